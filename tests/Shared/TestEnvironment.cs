@@ -1,0 +1,50 @@
+using System.Runtime.CompilerServices;
+
+namespace SharpInfer.Tests;
+
+/// <summary>Set-up shared by every test assembly, and how tests find ../shared.</summary>
+internal static class TestEnvironment
+{
+    /// <summary>xunit on 2 cores stalls the thread pool unless the minimum is raised.</summary>
+    [ModuleInitializer]
+    internal static void RaiseMinThreads()
+    {
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 16), Math.Max(io, 16));
+    }
+
+    public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The folder with the shared models: SHARPINFER_MODELS, else ../shared/models above the repository.</summary>
+    public static string? ModelsDirectory
+    {
+        get
+        {
+            string? env = Environment.GetEnvironmentVariable("SHARPINFER_MODELS");
+            if (!string.IsNullOrEmpty(env) && Directory.Exists(env)) return Path.GetFullPath(env);
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            {
+                string candidate = Path.Combine(dir.FullName, "shared", "models");
+                if (Directory.Exists(candidate)) return candidate;
+            }
+            return null;
+        }
+    }
+
+    public static string? SharedDirectory => ModelsDirectory is { } m ? Path.GetDirectoryName(m) : null;
+
+    /// <summary>
+    /// Path of a shared file, or null when it is absent and we are not in CI (the test then returns early).
+    /// Under CI=true a missing file is a failure, never a skip.
+    /// </summary>
+    public static string? SharedFile(params string[] relative)
+    {
+        string? root = SharedDirectory;
+        string? path = root == null ? null : Path.Combine([root, .. relative]);
+        if (path != null && File.Exists(path)) return path;
+        if (IsCi) throw new FileNotFoundException($"shared file missing under CI: {Path.Combine(relative)} (set SHARPINFER_MODELS)");
+        return null;
+    }
+
+    public static string? Model(string fileName) => SharedFile("models", fileName);
+}

@@ -1,1 +1,9 @@
-return 0;
+using System.CommandLine;
+using SharpInfer.Cli;
+using SharpInfer.Cli.Commands;
+
+var root = new RootCommand("SharpInfer: run and serve LLMs in .NET (GGUF models, CPU kernels)");
+root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(InfoCommand.Create());
+root.Subcommands.Add(CreateModelCommand.Create());
+return CliRunner.Run(root, args);

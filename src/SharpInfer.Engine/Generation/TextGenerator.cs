@@ -44,6 +44,10 @@ public sealed class TextGenerator : IDisposable
         if (promptTokens.Count >= ContextLength) throw new PromptTooLongException(promptTokens.Count, ContextLength);
         var sampler = new Sampler(options.Sampling);
         var decoder = new IncrementalDecoder(Tokenizer);
+        // The continuation is decoded after the prompt, so SentencePiece's leading space of the first generated
+        // token is a real space: prime the decoder with the prompt and discard what it says.
+        // (A prompt encoded from a string always ends on a whole character, so nothing stays held back.)
+        foreach (int t in promptTokens) decoder.Push(t);
         var stops = new StopMatcher(options.Stop);
         int maxTokens = Math.Min(options.MaxTokens, ContextLength - promptTokens.Count);
         var history = new List<int>(promptTokens.Count + maxTokens);

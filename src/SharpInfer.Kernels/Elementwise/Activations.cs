@@ -4,11 +4,14 @@ namespace SharpInfer.Kernels.Elementwise;
 
 public static class Activations
 {
-    /// <summary>SwiGLU's gate: out = silu(gate) * up, silu(x) = x * sigmoid(x). out may alias gate.</summary>
-    public static void SiluAndMul(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
+    /// <summary>
+    /// SwiGLU's gate: out = silu(gate) * up with silu(x) = x * sigmoid(x). <paramref name="up"/> is used as scratch
+    /// (it ends holding gate * up) so that out may alias gate without a temporary buffer.
+    /// </summary>
+    public static void SiluAndMul(ReadOnlySpan<float> gate, Span<float> up, Span<float> output)
     {
+        TensorPrimitives.Multiply(up, gate, up);
         TensorPrimitives.Sigmoid(gate, output);
-        TensorPrimitives.Multiply(output, gate, output);
         TensorPrimitives.Multiply(output, up, output);
     }
 

@@ -17,7 +17,8 @@ public static class GgufVocabulary
         var merges = file.TryGetArray<string>("tokenizer.ggml.merges");
         if (model == "gpt2" && merges == null)
             throw GgufFormatException.InField(file.FileName, "metadata key 'tokenizer.ggml.merges'", "missing (a gpt2 tokenizer needs its merges)");
-        int? Id(string key) => file.TryGetInteger(key) is { } v ? (int)v : null;
+        // llama.cpp writes -1 (as u32 0xFFFFFFFF or i32 -1) for "no such token".
+        int? Id(string key) => file.TryGetInteger(key) is { } v && v >= 0 && v < int.MaxValue && v != uint.MaxValue ? (int)v : null;
         bool isLlama = model == "llama";
         return new TokenizerVocabulary(
             Model: model,

@@ -55,11 +55,11 @@ public sealed unsafe class GgufFile : IDisposable
     public static GgufFile Open(string path)
     {
         string name = path;
+        if (!File.Exists(path)) throw new GgufFormatException($"{name}: file not found");
         long length;
         try { length = new FileInfo(path).Length; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         { throw new GgufFormatException($"{name}: cannot open: {e.Message}"); }
-        if (!File.Exists(path)) throw new GgufFormatException($"{name}: file not found");
         if (length < 4) throw GgufFormatException.At(name, 0, "magic", $"file is {length} bytes, too short to be GGUF");
         MemoryMappedFile? mapping = null;
         MemoryMappedViewAccessor? view = null;
@@ -222,8 +222,8 @@ public sealed unsafe class GgufFile : IDisposable
             ulong kvCount = Read<ulong>("metadata_kv_count");
             // Minimum encoded sizes: a kv is key length (8) + type (4) + at least 1 byte; a tensor info is
             // name length (8) + n_dims (4) + 1 dim (8) + type (4) + offset (8).
-            if (kvCount > (ulong)Remaining / 13) throw Error("metadata_kv_count", $"{kvCount} key-value pairs cannot fit in the {Remaining} bytes left", countAt + 8);
-            if (tensorCount > (ulong)Remaining / 32) throw Error("tensor_count", $"{tensorCount} tensors cannot fit in the {Remaining} bytes left", countAt);
+            if (kvCount > (ulong)Remaining / 13) throw Error("metadata_kv_count", $"{kvCount} key-value pairs cannot fit in the {Remaining} bytes left (truncated?)", countAt + 8);
+            if (tensorCount > (ulong)Remaining / 32) throw Error("tensor_count", $"{tensorCount} tensors cannot fit in the {Remaining} bytes left (truncated?)", countAt);
 
             var metadata = new Dictionary<string, object>((int)kvCount);
             for (ulong i = 0; i < kvCount; i++)

@@ -10,8 +10,10 @@ namespace SharpInfer.Models.Tokenization;
 /// ModelProto      1: repeated SentencePiece pieces   2: TrainerSpec   3: NormalizerSpec
 /// SentencePiece   1: piece (string)   2: score (float)   3: type (enum, TokenType's numbers; default NORMAL)
 /// TrainerSpec     3: model_type (1 UNIGRAM, 2 BPE)   40: unk_id (0)   41: bos_id (1)   42: eos_id (2)   43: pad_id (-1)
-/// NormalizerSpec  3: add_dummy_prefix (true)   4: remove_extra_whitespaces (true)
+/// NormalizerSpec  3: add_dummy_prefix (true)
 /// </code>
+/// The normalizer's other settings (precompiled charsmap, remove_extra_whitespaces) are not applied:
+/// llama-family models ship an identity normalizer with remove_extra_whitespaces = false.
 /// Every length is checked against the bytes left; corruption is one TokenizerFormatException naming the field and offset.
 /// </summary>
 public static class SentencePieceModelFile
@@ -169,7 +171,10 @@ public static class SentencePieceModelFile
             {
                 case Varint: ReadVarint($"{_message} unknown varint field"); break;
                 case Fixed64: Need(8, $"{_message} unknown fixed64 field"); Position += 8; break;
-                case LengthDelimited: Position += Length(wire, $"{_message} unknown length-delimited field"); break;
+                case LengthDelimited:
+                    int length = Length(wire, $"{_message} unknown length-delimited field"); // read first: it moves Position
+                    Position += length;
+                    break;
                 case Fixed32: Need(4, $"{_message} unknown fixed32 field"); Position += 4; break;
                 default: throw Corrupt($"{_message} tag", $"unsupported wire type {wire}", Position);
             }

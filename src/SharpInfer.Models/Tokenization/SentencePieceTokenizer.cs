@@ -21,9 +21,11 @@ internal sealed class SentencePieceTokenizer : TokenizerCore
     private readonly int[] _byteTokenIds; // -1 where the vocabulary has no <0xXX> piece
     private readonly int? _unknownId;
     private readonly bool _addSpacePrefix;
+    private readonly bool _rightmostFirst;
 
-    public SentencePieceTokenizer(TokenizerVocabulary vocabulary, TokenType[] types) : base(vocabulary, types)
+    public SentencePieceTokenizer(TokenizerVocabulary vocabulary, TokenType[] types, MergeTieBreak tieBreak) : base(vocabulary, types)
     {
+        _rightmostFirst = tieBreak == MergeTieBreak.Rightmost;
         int n = Pieces.Length;
         _scores = vocabulary.Scores?.ToArray() ?? new float[n];
         _mergeable = new Dictionary<string, int>(n, StringComparer.Ordinal);
@@ -79,14 +81,15 @@ internal sealed class SentencePieceTokenizer : TokenizerCore
             i += width;
         }
 
-        // Min-heap on (-score, left): the highest score pops first, the leftmost among equals.
-        var queue = new PriorityQueue<(int Left, int Right, int Size), (float NegativeScore, int Left)>();
+        // Min-heap on (-score, position): the highest score pops first, the leftmost among equals
+        // (position = -left for the rightmost).
+        var queue = new PriorityQueue<(int Left, int Right, int Size), (float NegativeScore, int Position)>();
         void TryAddPair(int left, int right)
         {
             if (left < 0 || right < 0) return;
             int pairSize = size[left] + size[right];
             if (_mergeableBySpan.TryGetValue(normalized.AsSpan(start[left], pairSize), out int id))
-                queue.Enqueue((left, right, pairSize), (-_scores[id], left));
+                queue.Enqueue((left, right, pairSize), (-_scores[id], _rightmostFirst ? -left : left));
         }
         for (int i = 1; i < count; i++) TryAddPair(i - 1, i);
 

@@ -4,13 +4,17 @@ namespace SharpInfer.Models.Tokenization;
 public static class Tokenizer
 {
     /// <exception cref="TokenizerFormatException">The vocabulary is unusable; the message names the field.</exception>
-    public static ITokenizer Create(TokenizerVocabulary vocabulary)
+    public static ITokenizer Create(TokenizerVocabulary vocabulary) => Create(vocabulary, MergeTieBreak.Leftmost);
+
+    /// <summary>As <see cref="Create(TokenizerVocabulary)"/>, choosing how a "llama" vocabulary breaks ties between equal merge scores.</summary>
+    /// <exception cref="TokenizerFormatException">The vocabulary is unusable; the message names the field.</exception>
+    public static ITokenizer Create(TokenizerVocabulary vocabulary, MergeTieBreak tieBreak)
     {
         ArgumentNullException.ThrowIfNull(vocabulary);
         TokenType[] types = Validate(vocabulary);
         return vocabulary.Model switch
         {
-            "llama" => new SentencePieceTokenizer(vocabulary, types),
+            "llama" => new SentencePieceTokenizer(vocabulary, types, tieBreak),
             "gpt2" => new ByteLevelBpeTokenizer(vocabulary, types, PreTokenizer.ForName(vocabulary.Pre)),
             _ => throw new InvalidOperationException("unreachable: model checked by Validate"),
         };

@@ -23,6 +23,7 @@ internal abstract class TokenizerCore : ITokenizer
     private readonly HashSet<int> _endOfGeneration = new();
     private readonly SpecialTokenSplitter _splitter;
     // UTF-8 bytes each token decodes to; filled lazily (a 150K vocabulary need not be converted up front).
+    // Concurrent fills are benign: every writer stores an equal array.
     private readonly byte[]?[] _decodedBytes;
     private readonly byte[][] _rawBytes;
 
@@ -35,9 +36,9 @@ internal abstract class TokenizerCore : ITokenizer
         _addBos = vocabulary.AddBos;
         _addEos = vocabulary.AddEos;
         if (EosId >= 0) _endOfGeneration.Add(EosId);
+        // By text whatever the type, as llama.cpp does: converters do not always mark these as control.
         for (int id = 0; id < Pieces.Length; id++)
-            if (EndOfGenerationTexts.Contains(Pieces[id]) && (types[id] is TokenType.Control or TokenType.UserDefined))
-                _endOfGeneration.Add(id);
+            if (EndOfGenerationTexts.Contains(Pieces[id])) _endOfGeneration.Add(id);
         _splitter = new SpecialTokenSplitter(Pieces, types);
         _decodedBytes = new byte[Pieces.Length][];
         _rawBytes = new byte[Pieces.Length][];

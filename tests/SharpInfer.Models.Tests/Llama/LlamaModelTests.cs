@@ -1,0 +1,119 @@
+using SharpInfer.Kernels.Attention;
+using SharpInfer.Kernels.Quantization;
+using SharpInfer.Models.Gguf;
+using SharpInfer.Models.Llama;
+using SharpInfer.Models.Synthetic;
+using SharpInfer.Models.Tokenization;
+using SharpInfer.Tests;
+
+namespace SharpInfer.Models.Tests.Llama;
+
+public class LlamaModelTests
+{
+    // K-quants need rows that are multiples of 256: dim, the query width and the FFN width all are.
+    private static readonly ModelShape Small = new("small", Dim: 256, Layers: 2, Heads: 4, KvHeads: 2, FfnDim: 512, VocabSize: 300, ContextLength: 128);
+
+    public static TheoryData<GgmlType> Types() => new(GgmlTypeInfo.All);
+
+    private static string WriteModel(ModelShape shape, GgmlType type, bool qkvBias = false)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"sharpinfer-test-{shape.Name}-{shape.Architecture}-{type}-{Environment.ProcessId}-{Guid.NewGuid():N}.gguf");
+        RandomModelWriter.Write(path, shape, type, seed: 42, qkvBias: qkvBias);
+        return path;
+    }
+
+    /// <summary>Prefill in one forward (logits of every position), then decode steps; each compared with the float64 reference.</summary>
+    private static void AssertMatchesReference(string path, int threads, int[] prompt, int[] decode, int maxTokensPerForward = 64)
+    {
+        using var file = GgufFile.Open(path);
+        using var model = new LlamaModel(file, threads, maxTokensPerForward);
+        var reference = new ReferenceLlama(file);
+        int vocab = model.Config.VocabSize;
+        using var cache = model.CreateKvCache(16, pageSize: 4);
+        int[] pages = [7, 3, 12, 0, 5, 9, 1, 14, 2, 11]; // out of order on purpose
+        var logits = new float[prompt.Length * vocab];
+        model.Forward(prompt, [0, prompt.Length], PageTable.ForSingle(pages, prompt.Length, 4), cache, logits, allTokens: true);
+        int position = prompt.Length;
+        for (int i = 0; i < prompt.Length; i++)
+            AssertClose(reference.Step(prompt[i]), logits.AsSpan(i * vocab, vocab), $"prompt position {i}");
+        foreach (int token in decode)
+        {
+            position++;
+            var step = new float[vocab];
+            model.Forward([token], [0, 1], PageTable.ForSingle(pages, position, 4), cache, step);
+            AssertClose(reference.Step(token), step, $"decode position {position - 1}");
+        }
+    }
+
+    private static void AssertClose(double[] expected, ReadOnlySpan<float> actual, string where)
+    {
+        double maxRef = expected.Max(Math.Abs), maxErr = 0;
+        for (int i = 0; i < expected.Length; i++) maxErr = Math.Max(maxErr, Math.Abs(actual[i] - expected[i]));
+        Assert.True(maxRef > 0, "reference logits are all zero: the test would prove nothing");
+        Assert.True(maxErr <= 1e-4 * maxRef, $"{where}: max |fast - ref| = {maxErr:E3} > 1e-4 * {maxRef:E3}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void RandomLlamaMatchesTheFloat64ReferenceInEveryType(GgmlType type)
+    {
+        string path = WriteModel(Small, type);
+        try { AssertMatchesReference(path, threads: 2, prompt: [1, 17, 250, 33, 99, 5], decode: [8, 260, 77]); }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void Qwen2WithBiasesAndNeoxRopeMatchesTheReference()
+    {
+        string path = WriteModel(Small with { Name = "smallq", Architecture = "qwen2" }, GgmlType.Q8_0, qkvBias: true);
+        try
+        {
+            using (var f = GgufFile.Open(path)) Assert.NotNull(f.FindTensor("blk.0.attn_q.bias"));
+            AssertMatchesReference(path, threads: 2, prompt: [1, 2, 3, 200], decode: [4, 5]);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void LongPromptsSplitIntoChunksGiveTheSameLogits()
+    {
+        string path = WriteModel(Small, GgmlType.F16);
+        try { AssertMatchesReference(path, threads: 1, prompt: [1, 9, 8, 7, 6, 5, 4, 3, 2, 10, 11], decode: [12], maxTokensPerForward: 4); }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void StoriesModelMatchesTheReferenceAndTokenizesLikeLlamaCpp()
+    {
+        string? path = TestEnvironment.Model("stories260K.gguf");
+        if (path == null) return;
+        using var file = GgufFile.Open(path);
+        var tokenizer = Tokenizer.Create(GgufVocabulary.Read(file));
+        var ids = tokenizer.Encode("Once upon a time");
+        Assert.Equal([1, 403, 407, 261, 378], ids);
+        AssertMatchesReference(path, threads: 2, prompt: [.. ids], decode: [432, 383]);
+    }
+
+    [Fact]
+    public void ShapeMismatchBetweenMetadataAndTensorIsNamed()
+    {
+        string path = WriteModel(Small, GgmlType.F32);
+        try
+        {
+            var bytes = File.ReadAllBytes(path);
+            // Claim a wider FFN than the tensors have.
+            var w = new GgufWriter();
+            using (var f = GgufFile.Parse(bytes, "m.gguf"))
+            {
+                foreach (var (k, v) in f.Metadata) w.Set(k, k == "llama.feed_forward_length" ? 768u : v);
+                foreach (var t in f.Tensors) w.AddTensorBytes(t.Name, t.Type, t.Dimensions, f.TensorBytes(t).ToArray());
+            }
+            var ms = new MemoryStream();
+            w.Write(ms);
+            using var bad = GgufFile.Parse(ms.ToArray(), "bad.gguf");
+            var e = Assert.Throws<GgufFormatException>(() => new LlamaModel(bad, 1).Dispose());
+            Assert.Equal("bad.gguf: tensor 'blk.0.ffn_gate.weight': shape 512 x 256 but the metadata implies 768 x 256", e.Message);
+        }
+        finally { File.Delete(path); }
+    }
+}

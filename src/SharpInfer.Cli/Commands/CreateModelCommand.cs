@@ -21,7 +21,8 @@ public static class CreateModelCommand
                 throw new CliInputException($"--shape '{shapeName}' is unknown (known: {string.Join(", ", ModelShape.Presets.Keys)})");
             var t = ParseType(parse.GetValue(type)!);
             string path = parse.GetValue(output)!;
-            RandomModelWriter.Write(path, s, t, parse.GetValue(seed));
+            try { RandomModelWriter.Write(path, s, t, parse.GetValue(seed)); }
+            catch (ArgumentException e) { throw new CliInputException($"cannot write {s.Name} in {t}: {e.Message}"); }
             parse.InvocationConfiguration.Output.WriteLine($"wrote {path}: {s.Name} ({s.ParameterCount:N0} parameters) in {t}, {new FileInfo(path).Length:N0} bytes");
             return CliRunner.Ok;
         });

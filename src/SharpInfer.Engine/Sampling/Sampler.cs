@@ -1,0 +1,178 @@
+using System.Numerics.Tensors;
+
+namespace SharpInfer.Engine.Sampling;
+
+/// <summary>
+/// Chooses tokens from logits in llama.cpp's default order: penalties, top-k, top-p, min-p, temperature, draw.
+/// Owns its random generator (SplitMix64 seeded xoshiro256**), so a seed gives the same draws on every machine
+/// and .NET version. Reuses its buffers: no allocation per token after the first.
+/// </summary>
+public sealed class Sampler
+{
+    private readonly SamplingParameters _p;
+    private ulong _s0, _s1, _s2, _s3;
+    private int[] _ids = [];
+    private float[] _values = [];
+    private readonly Dictionary<int, int> _counts = [];
+
+    public Sampler(SamplingParameters parameters)
+    {
+        if (parameters.Validate() is { } problem) throw new ArgumentException(problem);
+        _p = parameters;
+        ulong seed = parameters.Seed ?? (ulong)Random.Shared.NextInt64();
+        _s0 = SplitMix(ref seed); _s1 = SplitMix(ref seed); _s2 = SplitMix(ref seed); _s3 = SplitMix(ref seed);
+    }
+
+    /// <summary>Picks the next token. <paramref name="logits"/> [vocab] is modified (penalties are applied in place).</summary>
+    /// <param name="history">Tokens so far (prompt and generated), for the penalties.</param>
+    public int Sample(Span<float> logits, ReadOnlySpan<int> history)
+    {
+        ApplyPenalties(logits, history);
+        if (_p.Temperature == 0) return ArgMax(logits);
+
+        int vocab = logits.Length;
+        if (_ids.Length < vocab) { _ids = new int[vocab]; _values = new float[vocab]; }
+        var ids = _ids.AsSpan(0, vocab);
+        var values = _values.AsSpan(0, vocab);
+        for (int i = 0; i < vocab; i++) ids[i] = i;
+        logits.CopyTo(values);
+        // Descending by logit, ties by lower id: a total order, so sorting is deterministic.
+        int n = vocab;
+        if (_p.TopK > 0 && _p.TopK < vocab)
+        {
+            PartialSortDescending(values, ids, _p.TopK);
+            n = _p.TopK;
+        }
+        else SortDescending(values, ids, vocab);
+
+        // Probabilities of the survivors (max subtracted first: logits can be large).
+        var kept = values[..n];
+        float max = kept[0];
+        Span<float> probs = kept; // reuse: logits are no longer needed after this point for the kept set
+        float sum = 0;
+        for (int i = 0; i < n; i++) { probs[i] = MathF.Exp(kept[i] - max); sum += probs[i]; }
+        // top-p: keep the shortest prefix whose mass reaches P.
+        if (_p.TopP < 1)
+        {
+            float cumulative = 0, target = _p.TopP * sum;
+            for (int i = 0; i < n; i++)
+            {
+                cumulative += probs[i];
+                if (cumulative >= target) { n = i + 1; break; }
+            }
+        }
+        // min-p: drop tokens below MinP * p(top).
+        if (_p.MinP > 0)
+        {
+            float threshold = _p.MinP * probs[0];
+            int m = 1;
+            while (m < n && probs[m] >= threshold) m++;
+            n = m;
+        }
+        // Temperature on the survivors: p ~ exp((l - max) / T) = probs^(1/T).
+        float invT = 1f / _p.Temperature;
+        sum = 0;
+        for (int i = 0; i < n; i++) { probs[i] = MathF.Pow(probs[i], invT); sum += probs[i]; }
+        double r = NextDouble() * sum;
+        double acc = 0;
+        for (int i = 0; i < n; i++)
+        {
+            acc += probs[i];
+            if (r < acc) return ids[i];
+        }
+        return ids[n - 1];
+    }
+
+    /// <summary>The first index of the largest value (NaN never wins).</summary>
+    public static int ArgMax(ReadOnlySpan<float> logits)
+    {
+        int best = 0;
+        for (int i = 1; i < logits.Length; i++)
+            if (logits[i] > logits[best]) best = i;
+        return best;
+    }
+
+    private void ApplyPenalties(Span<float> logits, ReadOnlySpan<int> history)
+    {
+        bool any = _p.RepetitionPenalty != 1 || _p.PresencePenalty != 0 || _p.FrequencyPenalty != 0;
+        if (!any || _p.PenaltyLastN == 0 || history.IsEmpty) return;
+        var window = _p.PenaltyLastN < 0 || _p.PenaltyLastN >= history.Length ? history : history[^_p.PenaltyLastN..];
+        _counts.Clear();
+        foreach (int t in window)
+            if ((uint)t < (uint)logits.Length) _counts[t] = _counts.GetValueOrDefault(t) + 1;
+        foreach (var (token, count) in _counts)
+        {
+            ref float l = ref logits[token];
+            l = l > 0 ? l / _p.RepetitionPenalty : l * _p.RepetitionPenalty;
+            l -= count * _p.FrequencyPenalty + _p.PresencePenalty;
+        }
+    }
+
+    private static bool Before(float va, int ia, float vb, int ib) => va > vb || (va == vb && ia < ib);
+
+    private static void SortDescending(Span<float> values, Span<int> ids, int n)
+    {
+        // Key by (-value, id) so Array.Sort's unstable sort still gives one answer.
+        values[..n].Sort(ids[..n], Comparer<float>.Create((a, b) => b.CompareTo(a)));
+        // Restore id order among equal values.
+        int start = 0;
+        for (int i = 1; i <= n; i++)
+            if (i == n || values[i] != values[start])
+            {
+                if (i - start > 1) ids[start..i].Sort();
+                start = i;
+            }
+    }
+
+    /// <summary>Moves the k best (value desc, id asc) to the front, sorted, with a bounded min-heap: O(n log k).</summary>
+    private static void PartialSortDescending(Span<float> values, Span<int> ids, int k)
+    {
+        int n = values.Length;
+        // Heap of the k best seen so far in the first k slots, root = the worst of them.
+        for (int i = k / 2 - 1; i >= 0; i--) SiftDown(values, ids, i, k);
+        for (int i = k; i < n; i++)
+        {
+            if (Before(values[i], ids[i], values[0], ids[0]))
+            {
+                (values[0], values[i]) = (values[i], values[0]);
+                (ids[0], ids[i]) = (ids[i], ids[0]);
+                SiftDown(values, ids, 0, k);
+            }
+        }
+        SortDescending(values, ids, k);
+    }
+
+    private static void SiftDown(Span<float> values, Span<int> ids, int i, int size)
+    {
+        while (true)
+        {
+            int l = 2 * i + 1, r = l + 1, worst = i;
+            if (l < size && Before(values[worst], ids[worst], values[l], ids[l])) worst = l;
+            if (r < size && Before(values[worst], ids[worst], values[r], ids[r])) worst = r;
+            if (worst == i) return;
+            (values[i], values[worst]) = (values[worst], values[i]);
+            (ids[i], ids[worst]) = (ids[worst], ids[i]);
+            i = worst;
+        }
+    }
+
+    private static ulong SplitMix(ref ulong x)
+    {
+        ulong z = x += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    private ulong NextUInt64()
+    {
+        ulong result = BitOperationsRotl(_s1 * 5, 7) * 9, t = _s1 << 17;
+        _s2 ^= _s0; _s3 ^= _s1; _s1 ^= _s2; _s0 ^= _s3; _s2 ^= t; _s3 = BitOperationsRotl(_s3, 45);
+        return result;
+    }
+
+    private static ulong BitOperationsRotl(ulong x, int k) => (x << k) | (x >> (64 - k));
+
+    /// <summary>Uniform in [0, 1) with 53 random bits.</summary>
+    private double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+}

@@ -1,0 +1,69 @@
+using System.Runtime.InteropServices;
+
+namespace SharpInfer.Kernels.Attention;
+
+/// <summary>
+/// The physical KV storage of every layer, split into fixed-size pages in HND layout
+/// ([pages, kvHeads, pageSize, headDim]: one head's page is contiguous, the natural layout for CPU reads).
+/// It knows nothing about which request owns which page: the engine's page pool decides that and describes it
+/// with a <see cref="PageTable"/>. Memory is native (not GC heap) and zeroed.
+/// </summary>
+public sealed unsafe class PagedKvCache : IDisposable
+{
+    private readonly float*[] _keys;   // per layer: [Pages, KvHeads, PageSize, HeadDim]
+    private readonly float*[] _values; // per layer: [Pages, KvHeads, PageSize, HeadDim]
+
+    public int Layers { get; }
+    public int Pages { get; }
+    public int PageSize { get; }
+    public int KvHeads { get; }
+    public int HeadDim { get; }
+    /// <summary>Floats in one page of one layer's K (or V).</summary>
+    public long PageFloats => (long)KvHeads * PageSize * HeadDim;
+    /// <summary>Bytes held for K and V of all layers.</summary>
+    public long TotalBytes => 2L * Layers * Pages * PageFloats * sizeof(float);
+
+    public PagedKvCache(int layers, int pages, int pageSize, int kvHeads, int headDim)
+    {
+        if (layers <= 0 || pages <= 0 || pageSize <= 0 || kvHeads <= 0 || headDim <= 0)
+            throw new ArgumentException($"invalid KV cache shape: layers {layers}, pages {pages}, page size {pageSize}, kv heads {kvHeads}, head dim {headDim}");
+        Layers = layers; Pages = pages; PageSize = pageSize; KvHeads = kvHeads; HeadDim = headDim;
+        _keys = new float*[layers];
+        _values = new float*[layers];
+        nuint bytes = checked((nuint)(pages * PageFloats * sizeof(float)));
+        for (int l = 0; l < layers; l++)
+        {
+            _keys[l] = (float*)NativeMemory.AlignedAlloc(bytes, 64);
+            _values[l] = (float*)NativeMemory.AlignedAlloc(bytes, 64);
+            NativeMemory.Clear(_keys[l], bytes);
+            NativeMemory.Clear(_values[l], bytes);
+        }
+    }
+
+    /// <summary>Start of head <paramref name="kvHead"/> in page <paramref name="page"/> of layer K: [PageSize, HeadDim].</summary>
+    public float* KeyHeadPage(int layer, int page, int kvHead) => _keys[layer] + page * PageFloats + (long)kvHead * PageSize * HeadDim;
+
+    public float* ValueHeadPage(int layer, int page, int kvHead) => _values[layer] + page * PageFloats + (long)kvHead * PageSize * HeadDim;
+
+    /// <summary>Writes one token's K and V ([KvHeads, HeadDim] each) into (page, entry) of a layer.</summary>
+    public void Write(int layer, int page, int entry, ReadOnlySpan<float> key, ReadOnlySpan<float> value)
+    {
+        if ((uint)page >= (uint)Pages || (uint)entry >= (uint)PageSize) throw new ArgumentOutOfRangeException(nameof(page), $"slot ({page}, {entry}) outside the cache");
+        for (int h = 0; h < KvHeads; h++)
+        {
+            key.Slice(h * HeadDim, HeadDim).CopyTo(new Span<float>(KeyHeadPage(layer, page, h) + entry * HeadDim, HeadDim));
+            value.Slice(h * HeadDim, HeadDim).CopyTo(new Span<float>(ValueHeadPage(layer, page, h) + entry * HeadDim, HeadDim));
+        }
+    }
+
+    private bool _disposed;
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        for (int l = 0; l < Layers; l++) { NativeMemory.AlignedFree(_keys[l]); NativeMemory.AlignedFree(_values[l]); }
+        GC.SuppressFinalize(this);
+    }
+
+    ~PagedKvCache() => Dispose();
+}

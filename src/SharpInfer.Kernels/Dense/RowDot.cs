@@ -1,0 +1,131 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using SharpInfer.Kernels.Quantization;
+
+namespace SharpInfer.Kernels.Dense;
+
+/// <summary>
+/// Dot products of one stored weight row with a float32 vector, without dequantizing the row into memory first.
+/// Vector256 paths (AVX2 and AVX-512 machines both run them) with a scalar fallback; the reduction order of a
+/// row depends only on the row length, never on which thread or batch computes it.
+/// </summary>
+public static unsafe class RowDot
+{
+    public static float Dot(GgmlType type, byte* row, float* x, int n) => type switch
+    {
+        GgmlType.F32 => TensorPrimitives.Dot(new ReadOnlySpan<float>(row, n), new ReadOnlySpan<float>(x, n)),
+        GgmlType.F16 => F16(row, x, n),
+        GgmlType.BF16 => BF16(row, x, n),
+        GgmlType.Q8_0 => Q8_0(row, x, n),
+        GgmlType.Q4_0 => Q4_0(row, x, n),
+        _ => ViaDequantize(type, row, x, n),
+    };
+
+    private static float F16(byte* row, float* x, int n)
+    {
+        // Convert in stack-sized chunks with TensorPrimitives' vectorised Half conversion, then dot.
+        const int chunk = 256;
+        float* buffer = stackalloc float[chunk];
+        var span = new Span<float>(buffer, chunk);
+        float sum = 0;
+        for (int i = 0; i < n; i += chunk)
+        {
+            int len = Math.Min(chunk, n - i);
+            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((Half*)row + i, len), span[..len]);
+            sum += TensorPrimitives.Dot(span[..len], new ReadOnlySpan<float>(x + i, len));
+        }
+        return sum;
+    }
+
+    private static float BF16(byte* row, float* x, int n)
+    {
+        ushort* w = (ushort*)row;
+        int i = 0;
+        float sum = 0;
+        if (Vector256.IsHardwareAccelerated && n >= 16)
+        {
+            var acc0 = Vector256<float>.Zero;
+            var acc1 = Vector256<float>.Zero;
+            for (; i + 16 <= n; i += 16)
+            {
+                var (lo, hi) = Vector256.Widen(Vector256.Load(w + i));
+                acc0 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(lo, 16).AsSingle(), Vector256.Load(x + i), acc0);
+                acc1 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(hi, 16).AsSingle(), Vector256.Load(x + i + 8), acc1);
+            }
+            sum = Vector256.Sum(acc0 + acc1);
+        }
+        for (; i < n; i++) sum += Dequantize.BF16ToSingle(w[i]) * x[i];
+        return sum;
+    }
+
+    private static float Q8_0(byte* row, float* x, int n)
+    {
+        int blocks = n / 32;
+        if (!Vector256.IsHardwareAccelerated) return ViaDequantize(GgmlType.Q8_0, row, x, n);
+        var acc = Vector256<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* block = row + b * 34;
+            float* xb = x + b * 32;
+            var q = Vector256.Load((sbyte*)(block + 2));
+            var (q0, q1) = Vector256.Widen(q);
+            var (i0, i1) = Vector256.Widen(q0);
+            var (i2, i3) = Vector256.Widen(q1);
+            var p = Vector256.ConvertToSingle(i0) * Vector256.Load(xb);
+            p = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i1), Vector256.Load(xb + 8), p);
+            p = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i2), Vector256.Load(xb + 16), p);
+            p = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(i3), Vector256.Load(xb + 24), p);
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(HalfToSingle(block)), p, acc);
+        }
+        return Vector256.Sum(acc);
+    }
+
+    private static float Q4_0(byte* row, float* x, int n)
+    {
+        int blocks = n / 32;
+        if (!Vector256.IsHardwareAccelerated) return ViaDequantize(GgmlType.Q4_0, row, x, n);
+        var acc = Vector256<float>.Zero;
+        var mask = Vector128.Create((byte)0x0F);
+        var eight = Vector128.Create((sbyte)8);
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* block = row + b * 18;
+            float* xb = x + b * 32;
+            var qs = Vector128.Load(block + 2);
+            var lo = (qs & mask).AsSByte() - eight;                 // values 0..15 of the block
+            var hi = Vector128.ShiftRightLogical(qs, 4).AsSByte() - eight; // values 16..31
+            var (l0, l1) = Vector128.Widen(lo);
+            var (h0, h1) = Vector128.Widen(hi);
+            var p = ToSingle(l0) * Vector256.Load(xb);
+            p = Vector256.FusedMultiplyAdd(ToSingle(l1), Vector256.Load(xb + 8), p);
+            p = Vector256.FusedMultiplyAdd(ToSingle(h0), Vector256.Load(xb + 16), p);
+            p = Vector256.FusedMultiplyAdd(ToSingle(h1), Vector256.Load(xb + 24), p);
+            acc = Vector256.FusedMultiplyAdd(Vector256.Create(HalfToSingle(block)), p, acc);
+        }
+        return Vector256.Sum(acc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> ToSingle(Vector128<short> v) => Vector256.ConvertToSingle(Vector256.Create(Vector128.WidenLower(v), Vector128.WidenUpper(v)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float HalfToSingle(byte* p) => (float)*(Half*)p;
+
+    private static float ViaDequantize(GgmlType type, byte* row, float* x, int n)
+    {
+        // Dequantize one block at a time onto the stack, then dot: exact layout, modest speed.
+        int blockSize = GgmlTypeInfo.BlockSize(type), blockBytes = GgmlTypeInfo.BlockBytes(type);
+        int valuesPerStep = Math.Max(blockSize, 256 / blockSize * blockSize);
+        float* buffer = stackalloc float[valuesPerStep];
+        var span = new Span<float>(buffer, valuesPerStep);
+        float sum = 0;
+        for (int i = 0; i < n; i += valuesPerStep)
+        {
+            int len = Math.Min(valuesPerStep, n - i);
+            Dequantize.Row(type, new ReadOnlySpan<byte>(row + (long)i / blockSize * blockBytes, len / blockSize * blockBytes), span[..len]);
+            sum += TensorPrimitives.Dot(span[..len], new ReadOnlySpan<float>(x + i, len));
+        }
+        return sum;
+    }
+}

@@ -1,0 +1,30 @@
+using SharpInfer.Kernels.Quantization;
+
+namespace SharpInfer.Kernels.Dense;
+
+/// <summary>
+/// A read-only [Rows, Columns] matrix stored row-major in one of the ggml types, usually memory-mapped straight from a
+/// GGUF file. The memory belongs to whoever made it (the mapping must outlive the matrix).
+/// </summary>
+public readonly unsafe struct WeightMatrix
+{
+    public readonly byte* Data;
+    public readonly GgmlType Type;
+    public readonly int Rows;
+    public readonly int Columns;
+    /// <summary>Bytes of one row.</summary>
+    public readonly int RowBytes;
+
+    public WeightMatrix(byte* data, GgmlType type, int rows, int columns)
+    {
+        if (columns % GgmlTypeInfo.BlockSize(type) != 0)
+            throw new ArgumentException($"{columns} columns is not a multiple of the {type} block size {GgmlTypeInfo.BlockSize(type)}");
+        Data = data; Type = type; Rows = rows; Columns = columns;
+        RowBytes = checked((int)GgmlTypeInfo.RowBytes(type, columns));
+    }
+
+    public ReadOnlySpan<byte> Row(int row) => new(Data + (long)row * RowBytes, RowBytes);
+
+    /// <summary>Row <paramref name="row"/> as float32.</summary>
+    public void DequantizeRow(int row, Span<float> destination) => Dequantize.Row(Type, Row(row), destination[..Columns]);
+}

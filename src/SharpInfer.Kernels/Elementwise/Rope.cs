@@ -1,0 +1,107 @@
+namespace SharpInfer.Kernels.Elementwise;
+
+/// <summary>Which elements RoPE rotates together.</summary>
+public enum RopeStyle
+{
+    /// <summary>Adjacent pairs (x[2i], x[2i+1]): llama.cpp's "normal" mode, used for llama and mistral GGUFs.</summary>
+    Interleaved,
+    /// <summary>The two halves (x[i], x[i + d/2]): GPT-NeoX mode, used for qwen2.</summary>
+    NeoX,
+}
+
+/// <summary>
+/// Rotary position embedding with a precomputed inverse-frequency table, so every scaling scheme
+/// (linear, llama-3 frequency factors) is folded into the table once.
+/// </summary>
+public sealed class Rope
+{
+    private readonly double[] _inverseFrequency; // [rotaryDim / 2]
+    public RopeStyle Style { get; }
+    /// <summary>Leading dimensions of a head that are rotated; the rest pass through.</summary>
+    public int RotaryDim { get; }
+    /// <summary>Positions are divided by this (linear scaling).</summary>
+    public double PositionScale { get; }
+
+    /// <param name="frequencyFactors">Per-pair divisors of the frequency (llama-3.1's rope_freqs), or null.</param>
+    public Rope(int rotaryDim, double freqBase, RopeStyle style, double positionScale = 1.0, ReadOnlySpan<float> frequencyFactors = default)
+    {
+        if (rotaryDim <= 0 || rotaryDim % 2 != 0) throw new ArgumentOutOfRangeException(nameof(rotaryDim), rotaryDim, "rotary dimension must be positive and even");
+        RotaryDim = rotaryDim; Style = style; PositionScale = positionScale;
+        _inverseFrequency = new double[rotaryDim / 2];
+        for (int i = 0; i < rotaryDim / 2; i++)
+        {
+            double f = Math.Pow(freqBase, -2.0 * i / rotaryDim);
+            if (!frequencyFactors.IsEmpty) f /= frequencyFactors[i];
+            _inverseFrequency[i] = f;
+        }
+    }
+
+    /// <summary>Inverse frequencies (radians per position) of each rotated pair.</summary>
+    public ReadOnlySpan<double> InverseFrequency => _inverseFrequency;
+
+    /// <summary>
+    /// Fills cos/sin tables [rotaryDim/2] for one position. Angles are computed in float64 so that long positions
+    /// do not lose precision.
+    /// </summary>
+    public void Angles(int position, Span<float> cos, Span<float> sin)
+    {
+        double p = position / PositionScale;
+        for (int i = 0; i < _inverseFrequency.Length; i++)
+        {
+            double theta = p * _inverseFrequency[i];
+            cos[i] = (float)Math.Cos(theta);
+            sin[i] = (float)Math.Sin(theta);
+        }
+    }
+
+    /// <summary>Rotates the heads of one token in place: x is [heads, headDim].</summary>
+    public void Apply(Span<float> x, int heads, int headDim, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
+    {
+        int half = RotaryDim / 2;
+        for (int h = 0; h < heads; h++)
+        {
+            var v = x.Slice(h * headDim, headDim);
+            if (Style == RopeStyle.Interleaved)
+            {
+                for (int i = 0; i < half; i++)
+                {
+                    float a = v[2 * i], b = v[2 * i + 1];
+                    v[2 * i] = a * cos[i] - b * sin[i];
+                    v[2 * i + 1] = a * sin[i] + b * cos[i];
+                }
+            }
+            else
+            {
+                for (int i = 0; i < half; i++)
+                {
+                    float a = v[i], b = v[i + half];
+                    v[i] = a * cos[i] - b * sin[i];
+                    v[i + half] = a * sin[i] + b * cos[i];
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// llama-3.1's frequency factors, computed from the scaling metadata when the file has no rope_freqs tensor:
+    /// long wavelengths are divided by factor, short ones kept, the band between interpolated.
+    /// </summary>
+    public static float[] Llama3FrequencyFactors(int rotaryDim, double freqBase, double factor, double lowFreqFactor, double highFreqFactor, double originalContext)
+    {
+        var factors = new float[rotaryDim / 2];
+        double lowWavelen = originalContext / lowFreqFactor, highWavelen = originalContext / highFreqFactor;
+        for (int i = 0; i < factors.Length; i++)
+        {
+            double freq = Math.Pow(freqBase, -2.0 * i / rotaryDim);
+            double wavelen = 2 * Math.PI / freq;
+            if (wavelen < highWavelen) factors[i] = 1f;
+            else if (wavelen > lowWavelen) factors[i] = (float)factor;
+            else
+            {
+                double smooth = (originalContext / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+                factors[i] = (float)(1.0 / ((1 - smooth) / factor + smooth));
+            }
+        }
+        return factors;
+    }
+}

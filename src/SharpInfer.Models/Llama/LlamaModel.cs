@@ -1,0 +1,255 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using SharpInfer.Kernels.Attention;
+using SharpInfer.Kernels.Dense;
+using SharpInfer.Kernels.Elementwise;
+using SharpInfer.Kernels.Quantization;
+using SharpInfer.Kernels.Threading;
+using SharpInfer.Models.Gguf;
+
+namespace SharpInfer.Models.Llama;
+
+/// <summary>
+/// The Llama-family forward pass (llama, mistral, qwen2) over memory-mapped GGUF weights and a paged KV cache.
+/// One instance runs one forward at a time; the KV cache and its page table belong to the caller (the engine).
+/// </summary>
+public sealed unsafe class LlamaModel : IDisposable
+{
+    private sealed class Layer
+    {
+        public required float[] AttnNorm;   // [dim]
+        public required WeightMatrix Wq;    // [heads * headDim, dim]
+        public required WeightMatrix Wk;    // [kvHeads * headDim, dim]
+        public required WeightMatrix Wv;    // [kvHeads * headDim, dim]
+        public required WeightMatrix Wo;    // [dim, heads * headDim]
+        public float[]? Bq, Bk, Bv;         // qwen2 biases
+        public required float[] FfnNorm;    // [dim]
+        public required WeightMatrix Gate;  // [ffn, dim]
+        public required WeightMatrix Up;    // [ffn, dim]
+        public required WeightMatrix Down;  // [dim, ffn]
+    }
+
+    private readonly GgufFile _file;
+    private readonly bool _ownsFile;
+    private readonly Layer[] _layers;
+    private readonly WeightMatrix _embedding; // [vocab, dim]
+    private readonly WeightMatrix _output;    // [vocab, dim]; the embedding when tied
+    private readonly float[] _outputNorm;     // [dim]
+    private readonly Rope _rope;
+    private readonly WorkerPool _pool;
+    private readonly bool _ownsPool;
+    private readonly MatMul _matmul;
+    private readonly PagedAttention _attention;
+    private ActivationBuffers? _buffers;
+
+    public LlamaConfig Config { get; }
+    public GgufFile File => _file;
+    public int Threads => _pool.Threads;
+    /// <summary>The largest number of tokens one forward call processes at once; longer inputs are split.</summary>
+    public int MaxTokensPerForward { get; }
+
+    public LlamaModel(GgufFile file, int threads = 0, int maxTokensPerForward = 64, bool ownsFile = false)
+        : this(file, new WorkerPool(threads > 0 ? threads : Environment.ProcessorCount), maxTokensPerForward, ownsFile, ownsPool: true) { }
+
+    public LlamaModel(GgufFile file, WorkerPool pool, int maxTokensPerForward, bool ownsFile, bool ownsPool)
+    {
+        _file = file; _ownsFile = ownsFile; _pool = pool; _ownsPool = ownsPool;
+        try
+        {
+            Config = LlamaConfig.FromGguf(file);
+            var c = Config;
+            MaxTokensPerForward = Math.Max(1, maxTokensPerForward);
+            _embedding = Matrix("token_embd.weight", c.VocabSize, c.Dim);
+            _output = file.FindTensor("output.weight") != null ? Matrix("output.weight", c.VocabSize, c.Dim) : _embedding;
+            _outputNorm = Vector("output_norm.weight", c.Dim);
+            _layers = new Layer[c.Layers];
+            for (int l = 0; l < c.Layers; l++)
+            {
+                string p = $"blk.{l}.";
+                _layers[l] = new Layer
+                {
+                    AttnNorm = Vector(p + "attn_norm.weight", c.Dim),
+                    Wq = Matrix(p + "attn_q.weight", c.QueryDim, c.Dim),
+                    Wk = Matrix(p + "attn_k.weight", c.KvDim, c.Dim),
+                    Wv = Matrix(p + "attn_v.weight", c.KvDim, c.Dim),
+                    Wo = Matrix(p + "attn_output.weight", c.Dim, c.QueryDim),
+                    Bq = OptionalVector(p + "attn_q.bias", c.QueryDim),
+                    Bk = OptionalVector(p + "attn_k.bias", c.KvDim),
+                    Bv = OptionalVector(p + "attn_v.bias", c.KvDim),
+                    FfnNorm = Vector(p + "ffn_norm.weight", c.Dim),
+                    Gate = Matrix(p + "ffn_gate.weight", c.FfnDim, c.Dim),
+                    Up = Matrix(p + "ffn_up.weight", c.FfnDim, c.Dim),
+                    Down = Matrix(p + "ffn_down.weight", c.Dim, c.FfnDim),
+                };
+            }
+            // llama-3.1 files carry their frequency factors as a tensor; it takes precedence over metadata.
+            float[]? factors = file.FindTensor("rope_freqs.weight") is { } rf ? Vector("rope_freqs.weight", c.RopeDim / 2) : c.RopeFrequencyFactors;
+            _rope = new Rope(c.RopeDim, c.RopeBase, c.RopeStyle, c.RopeLinearScale, factors);
+            _matmul = new MatMul(_pool);
+            _attention = new PagedAttention(_pool);
+        }
+        catch
+        {
+            if (_ownsPool) _pool.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens a GGUF file and builds the model over it; the model owns (and disposes) the file.</summary>
+    public static LlamaModel Load(string path, int threads = 0)
+    {
+        var file = GgufFile.Open(path);
+        try { return new LlamaModel(file, threads, ownsFile: true); }
+        catch { file.Dispose(); throw; }
+    }
+
+    /// <summary>A KV cache shaped for this model.</summary>
+    public PagedKvCache CreateKvCache(int pages, int pageSize = 16) => new(Config.Layers, pages, pageSize, Config.KvHeads, Config.HeadDim);
+
+    private WeightMatrix Matrix(string name, int rows, int cols)
+    {
+        var t = _file.GetTensor(name);
+        if (t.Dimensions.Length != 2 || t.Dimensions[0] != (ulong)cols || t.Dimensions[1] != (ulong)rows)
+            throw GgufFormatException.InField(_file.FileName, $"tensor '{name}'", $"shape {t.ShapeText} but the metadata implies {rows} x {cols}");
+        return new WeightMatrix(_file.TensorData(t), t.Type, rows, cols);
+    }
+
+    private float[] Vector(string name, int length)
+    {
+        var t = _file.GetTensor(name);
+        if (t.ElementCount != (ulong)length)
+            throw GgufFormatException.InField(_file.FileName, $"tensor '{name}'", $"has {t.ElementCount} values but the metadata implies {length}");
+        return _file.ReadFloats(t);
+    }
+
+    private float[]? OptionalVector(string name, int length) => _file.FindTensor(name) == null ? null : Vector(name, length);
+
+    /// <summary>
+    /// Runs the model on a ragged batch of new tokens. The page table must already hold room for them: request b's
+    /// new tokens take the last qoLen positions of its KV length. Their K/V are written into the cache.
+    /// </summary>
+    /// <param name="tokens">[nnz] new token ids of all requests, packed.</param>
+    /// <param name="qoIndptr">[B + 1] offsets of each request's tokens in <paramref name="tokens"/>.</param>
+    /// <param name="logits">[B, vocab] logits of each request's last token, or [nnz, vocab] when <paramref name="allTokens"/>.</param>
+    public void Forward(ReadOnlySpan<int> tokens, int[] qoIndptr, PageTable table, PagedKvCache cache, Span<float> logits, bool allTokens = false)
+    {
+        int batch = table.BatchSize;
+        if (qoIndptr.Length != batch + 1 || qoIndptr[^1] != tokens.Length) throw new ArgumentException("qo_indptr does not match the tokens");
+        int vocab = Config.VocabSize;
+        if (logits.Length < (allTokens ? tokens.Length : batch) * vocab) throw new ArgumentException("logits buffer too small");
+        foreach (int t in tokens)
+            if ((uint)t >= (uint)vocab) throw new ArgumentOutOfRangeException(nameof(tokens), t, $"token id outside the vocabulary of {vocab}");
+
+        // Split long inputs into chunks that fit the activation buffers. Each chunk is a valid prefix-causal step
+        // because its page table sees only the positions written so far.
+        int limit = MaxTokensPerForward;
+        if (tokens.Length <= limit)
+        {
+            RunChunk(tokens, qoIndptr, table, cache, logits, allTokens);
+            return;
+        }
+        if (batch != 1) throw new ArgumentException($"a batch of several requests may hold at most {limit} tokens per forward");
+        int total = tokens.Length, kvEnd = table.KvLength(0);
+        for (int start = 0; start < total; start += limit)
+        {
+            int n = Math.Min(limit, total - start);
+            var partial = PageTable.ForSingle(new ArraySegment<int>(table.Indices, table.Indptr[0], table.Indptr[1] - table.Indptr[0]), kvEnd - total + start + n, table.PageSize);
+            var chunkLogits = allTokens ? logits.Slice(start * vocab, n * vocab) : logits[..vocab];
+            RunChunk(tokens.Slice(start, n), [0, n], partial, cache, chunkLogits, allTokens);
+        }
+    }
+
+    private void RunChunk(ReadOnlySpan<int> tokens, int[] qoIndptr, PageTable table, PagedKvCache cache, Span<float> logits, bool allTokens)
+    {
+        var c = Config;
+        int n = tokens.Length;
+        var buf = _buffers is { } existing && existing.Capacity >= n ? existing : (_buffers = new ActivationBuffers(c, Math.Max(n, MaxTokensPerForward)));
+        int dim = c.Dim, qDim = c.QueryDim, kvDim = c.KvDim;
+
+        for (int t = 0; t < n; t++) _embedding.DequantizeRow(tokens[t], buf.Residual.AsSpan(t * dim, dim));
+
+        // Position of every new token and its cache slot.
+        Span<float> cos = stackalloc float[c.RopeDim / 2];
+        Span<float> sin = stackalloc float[c.RopeDim / 2];
+        var positions = buf.Positions;
+        for (int b = 0; b < table.BatchSize; b++)
+        {
+            int qoLen = qoIndptr[b + 1] - qoIndptr[b], first = table.KvLength(b) - qoLen;
+            for (int i = 0; i < qoLen; i++) positions[qoIndptr[b] + i] = (b, first + i);
+        }
+        _attention.Plan(qoIndptr, table, c.Heads);
+        float scale = 1f / MathF.Sqrt(c.HeadDim);
+
+        fixed (float* x = buf.Residual, xn = buf.Normed, q = buf.Q, k = buf.K, v = buf.V, att = buf.Attention, gate = buf.Gate, up = buf.Up)
+        {
+            for (int l = 0; l < c.Layers; l++)
+            {
+                var layer = _layers[l];
+                for (int t = 0; t < n; t++)
+                    Norms.RmsNorm(buf.Residual.AsSpan(t * dim, dim), layer.AttnNorm, c.RmsEps, buf.Normed.AsSpan(t * dim, dim));
+                _matmul.Run(layer.Wq, xn, q, n);
+                _matmul.Run(layer.Wk, xn, k, n);
+                _matmul.Run(layer.Wv, xn, v, n);
+                for (int t = 0; t < n; t++)
+                {
+                    var qt = buf.Q.AsSpan(t * qDim, qDim);
+                    var kt = buf.K.AsSpan(t * kvDim, kvDim);
+                    var vt = buf.V.AsSpan(t * kvDim, kvDim);
+                    if (layer.Bq != null) TensorPrimitives.Add(qt, layer.Bq, qt);
+                    if (layer.Bk != null) TensorPrimitives.Add(kt, layer.Bk, kt);
+                    if (layer.Bv != null) TensorPrimitives.Add(vt, layer.Bv, vt);
+                    var (request, position) = positions[t];
+                    _rope.Angles(position, cos, sin);
+                    _rope.Apply(qt, c.Heads, c.HeadDim, cos, sin);
+                    _rope.Apply(kt, c.KvHeads, c.HeadDim, cos, sin);
+                    var (page, entry) = table.Slot(request, position);
+                    cache.Write(l, page, entry, kt, vt);
+                }
+                _attention.Run(cache, l, q, att, scale);
+                _matmul.Run(layer.Wo, att, xn, n); // xn reused as the attention output projection
+                TensorPrimitives.Add(buf.Residual.AsSpan(0, n * dim), buf.Normed.AsSpan(0, n * dim), buf.Residual.AsSpan(0, n * dim));
+
+                for (int t = 0; t < n; t++)
+                    Norms.RmsNorm(buf.Residual.AsSpan(t * dim, dim), layer.FfnNorm, c.RmsEps, buf.Normed.AsSpan(t * dim, dim));
+                _matmul.Run(layer.Gate, xn, gate, n);
+                _matmul.Run(layer.Up, xn, up, n);
+                Activations.SiluAndMul(buf.Gate.AsSpan(0, n * c.FfnDim), buf.Up.AsSpan(0, n * c.FfnDim), buf.Gate.AsSpan(0, n * c.FfnDim));
+                _matmul.Run(layer.Down, gate, xn, n);
+                TensorPrimitives.Add(buf.Residual.AsSpan(0, n * dim), buf.Normed.AsSpan(0, n * dim), buf.Residual.AsSpan(0, n * dim));
+            }
+
+            // Final norm and the output head, only for the rows whose logits are wanted.
+            int rows = allTokens ? n : table.BatchSize;
+            for (int r = 0; r < rows; r++)
+            {
+                int t = allTokens ? r : qoIndptr[r + 1] - 1;
+                Norms.RmsNorm(buf.Residual.AsSpan(t * dim, dim), _outputNorm, c.RmsEps, buf.Normed.AsSpan(r * dim, dim));
+            }
+            fixed (float* output = logits)
+                _matmul.Run(_output, xn, output, rows);
+        }
+    }
+
+    /// <summary>Activations of one forward, sized for a number of tokens. Shapes in comments are [tokens, width].</summary>
+    private sealed class ActivationBuffers(LlamaConfig c, int capacity)
+    {
+        public readonly int Capacity = capacity;
+        public readonly float[] Residual = Pinned(capacity * c.Dim);    // [n, dim]
+        public readonly float[] Normed = Pinned(capacity * c.Dim);      // [n, dim]
+        public readonly float[] Q = Pinned(capacity * c.QueryDim);      // [n, heads * headDim]
+        public readonly float[] K = Pinned(capacity * c.KvDim);         // [n, kvHeads * headDim]
+        public readonly float[] V = Pinned(capacity * c.KvDim);         // [n, kvHeads * headDim]
+        public readonly float[] Attention = Pinned(capacity * c.QueryDim); // [n, heads * headDim]
+        public readonly float[] Gate = Pinned(capacity * c.FfnDim);     // [n, ffn]
+        public readonly float[] Up = Pinned(capacity * c.FfnDim);       // [n, ffn]
+        public readonly (int Request, int Position)[] Positions = new (int, int)[capacity];
+
+        private static float[] Pinned(int length) => GC.AllocateArray<float>(length, pinned: true);
+    }
+
+    public void Dispose()
+    {
+        if (_ownsPool) _pool.Dispose();
+        if (_ownsFile) _file.Dispose();
+    }
+}

@@ -12,7 +12,13 @@ public static class BPipeEstimator
 
     /// <param name="setup">The configuration to judge (its BPipe flag is ignored).</param>
     /// <param name="microBatchFixed">Keep the baseline at setup's b instead of the fastest fitting b.</param>
-    public static BPipeVerdict Estimate(ModelSpec model, ClusterSpec cluster, TrainingSetup setup, bool microBatchFixed, double reservedBytes)
+    /// <param name="alternativeLayouts">
+    /// Other (t, p, d, B) the user left open. BPipe's balanced memory can make a different layout the best one (e.g.
+    /// a deeper pipeline with fewer data-parallel replicas), so for each layout with p >= 2 b' is the largest
+    /// micro-batch that fits under BPipe, and the fastest of those is compared with the baseline.
+    /// </param>
+    public static BPipeVerdict Estimate(ModelSpec model, ClusterSpec cluster, TrainingSetup setup, bool microBatchFixed, double reservedBytes,
+        IEnumerable<(int T, int P, int D, int GlobalBatch)>? alternativeLayouts = null)
     {
         var plain = setup with { BPipe = false };
         var candidatesB = MicroBatchCandidates(plain);
@@ -22,8 +28,19 @@ public static class BPipeEstimator
         var baseline = microBatchFixed
             ? withoutBPipe.FirstOrDefault(e => e.Setup.MicroBatch == setup.MicroBatch && e.Fits)
             : ConfigSearch.Fastest(withoutBPipe);
-        var withBPipe = candidatesB.Select(b => Eval(plain with { MicroBatch = b, BPipe = true }))
-            .Where(e => e.Fits).MaxBy(e => e.Setup.MicroBatch);
+
+        var layouts = new List<TrainingSetup> { plain };
+        foreach (var (t, p, d, globalBatch) in alternativeLayouts ?? [])
+        {
+            bool known = layouts.Any(l => (l.TensorParallel, l.PipelineParallel, l.DataParallel) == (t, p, d));
+            if (p >= 2 && !known && globalBatch % d == 0)
+                layouts.Add(plain with { TensorParallel = t, PipelineParallel = p, DataParallel = d, GlobalBatch = globalBatch, MicroBatch = 1 });
+        }
+        var withBPipe = layouts
+            .Where(l => l.PipelineParallel >= 2 || layouts.Count == 1)
+            .Select(l => MicroBatchCandidates(l).Select(b => Eval(l with { MicroBatch = b, BPipe = true })).Where(e => e.Fits).MaxBy(e => e.Setup.MicroBatch))
+            .Where(e => e != null)
+            .MinBy(e => e!.Time.Total);
 
         // When nothing fits without BPipe at this recompute level, compare against what Megatron would have to do instead.
         string? escalation = null;
@@ -51,7 +68,7 @@ public static class BPipeEstimator
         if (escalation != null) reasons.Add(escalation);
         string verdict;
         double? speedup = null;
-        if (setup.PipelineParallel < 2)
+        if (setup.PipelineParallel < 2 && withBPipe == null)
         {
             verdict = "no effect";
             reasons.Add("BPipe balances memory between pipeline stages; with p=1 there is nothing to balance");
@@ -69,7 +86,9 @@ public static class BPipeEstimator
         else
         {
             speedup = baseline.Time.Total / withBPipe.Time.Total;
-            verdict = withBPipe.Setup.MicroBatch <= baseline.Setup.MicroBatch && baseline.Setup.Recompute == withBPipe.Setup.Recompute
+            bool sameConfig = withBPipe.Setup.MicroBatch <= baseline.Setup.MicroBatch && baseline.Setup.Recompute == withBPipe.Setup.Recompute
+                && withBPipe.Setup.PipelineParallel == baseline.Setup.PipelineParallel && withBPipe.Setup.DataParallel == baseline.Setup.DataParallel;
+            verdict = sameConfig
                 ? "no effect"
                 : speedup >= WorthItSpeedup ? "worth it" : speedup > 1.0 ? "marginal" : "not worth it";
             reasons.AddRange(Explain(cluster, setup, baseline, withBPipe, speedup.Value, scoreShare, scoresStored, activationShare, headroom, nextPeak));
@@ -81,6 +100,9 @@ public static class BPipeEstimator
         double speedup, double scoreShare, bool scoresStored, double activationShare, double headroom, double? nextPeak)
     {
         int b = baseline.Setup.MicroBatch, b2 = bpipe.Setup.MicroBatch;
+        var (bs, ps) = (baseline.Setup, bpipe.Setup);
+        if ((bs.TensorParallel, bs.PipelineParallel, bs.DataParallel) != (ps.TensorParallel, ps.PipelineParallel, ps.DataParallel))
+            yield return $"with BPipe the best layout changes from t={bs.TensorParallel} p={bs.PipelineParallel} d={bs.DataParallel} to t={ps.TensorParallel} p={ps.PipelineParallel} d={ps.DataParallel}";
         if (b2 <= b && baseline.Setup.Recompute == bpipe.Setup.Recompute)
             yield return $"BPipe's memory saving does not allow a micro-batch larger than b={b}, so it only adds transfers";
 

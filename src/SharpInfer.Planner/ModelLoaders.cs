@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using SharpInfer.Models.Gguf;
 
 namespace SharpInfer.Planner;
 
@@ -77,6 +78,21 @@ public static class ModelLoaders
         if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int n)) return n;
         if (value.ValueKind == JsonValueKind.String && int.TryParse(value.GetString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out n)) return n;
         throw new PlannerInputException($"config field '{field}' is not an integer");
+    }
+
+    /// <summary>Opens a GGUF file and reads its hyper-parameters; the parameter count is the sum of its tensors' elements.</summary>
+    public static ModelSpec FromGgufFile(string path)
+    {
+        try
+        {
+            using var file = GgufFile.Open(path);
+            long parameters = 0;
+            foreach (var tensor in file.Tensors) parameters += checked((long)tensor.ElementCount);
+            return FromGgufMetadata(file.Metadata, parameters, Path.GetFileNameWithoutExtension(path));
+        }
+        catch (GgufFormatException e) { throw new PlannerInputException($"cannot read GGUF: {e.Message}", e); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new PlannerInputException($"cannot read '{path}': {e.Message}", e); }
     }
 
     /// <summary>Reads a config.json file (I/O lives here and in the GGUF glue only).</summary>

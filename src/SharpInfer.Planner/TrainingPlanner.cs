@@ -43,7 +43,8 @@ public static class TrainingPlanner
 
         var withoutBPipe = MemoryModel.Stages(model, setup with { BPipe = false }, request.ReservedBytes);
         var withBPipe = MemoryModel.Stages(model, setup with { BPipe = true }, request.ReservedBytes);
-        var verdict = BPipeEstimator.Estimate(model, cluster, setup, request.MicroBatch != null, request.ReservedBytes);
+        var openLayouts = ConfigSearch.ParallelLayouts(request).Select(l => (l.T, l.P, l.D, request.EffectiveGlobalBatch(l.D))).ToList();
+        var verdict = BPipeEstimator.Estimate(model, cluster, setup, request.MicroBatch != null, request.ReservedBytes, openLayouts);
         var atBPipeB = verdict.WithBPipe is { } w ? MemoryModel.Stages(model, w.Setup, request.ReservedBytes) : null;
 
         EvaluatedSetup? searchPlain = null, searchBPipe = null;

@@ -12,18 +12,12 @@ public static class PlanModelSource
             return ModelLoaders.FromHuggingFaceConfigFile(Path.Combine(modelArgument, "config.json"));
         if (File.Exists(modelArgument))
         {
-            if (modelArgument.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) return LoadGguf(modelArgument);
+            if (modelArgument.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) return ModelLoaders.FromGgufFile(modelArgument);
             if (modelArgument.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return ModelLoaders.FromHuggingFaceConfigFile(modelArgument);
             throw new PlannerInputException($"'{modelArgument}' is neither a .gguf file nor a config.json");
         }
         if (modelArgument.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) || modelArgument.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
             throw new PlannerInputException($"model file '{modelArgument}' does not exist");
         return ModelPresets.Get(modelArgument); // throws the "unknown preset" message
-    }
-
-    /// <summary>Opens a GGUF file and reads its hyper-parameters and parameter count.</summary>
-    public static ModelSpec LoadGguf(string path)
-    {
-        throw new PlannerInputException($"reading GGUF files is not available yet (SharpInfer.Models.Gguf has not landed): {path}");
     }
 }

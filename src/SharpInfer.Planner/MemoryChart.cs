@@ -38,7 +38,7 @@ public static class MemoryChart
 
         var withBPipe = plan.StagesAtBPipeMicroBatch ?? plan.StagesWithBPipe;
         int bPlain = plan.Chosen.Setup.MicroBatch;
-        int bBPipe = plan.BPipe.WithBPipe?.Setup.MicroBatch ?? bPlain;
+        int bBPipe = plan.BPipeMicroBatchSameLayout ?? bPlain;
         var bars = new List<ScottPlot.Bar>();
         var ticks = new List<ScottPlot.Tick>();
         for (int i = 0; i < plan.StagesWithoutBPipe.Count; i++)

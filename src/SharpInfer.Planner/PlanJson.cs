@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -9,7 +10,7 @@ public static class PlanJson
     private const double GiB = 1024.0 * 1024 * 1024;
 
     public static string Serialize(TrainingPlan plan) =>
-        ToJson(plan).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        ToJson(plan).ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
 
     public static JsonObject ToJson(TrainingPlan plan)
     {
@@ -39,7 +40,8 @@ public static class PlanJson
                 ["stages"] = Stages(plan.Stages, gpu),
                 ["stagesWithoutBPipe"] = Stages(plan.StagesWithoutBPipe, gpu),
                 ["stagesWithBPipe"] = Stages(plan.StagesWithBPipe, gpu),
-                ["stagesWithBPipeAtBPrime"] = plan.StagesAtBPipeMicroBatch is { } s ? Stages(s, gpu) : null,
+                ["bpipeMicroBatchSameLayout"] = plan.BPipeMicroBatchSameLayout,
+                ["stagesWithBPipeAtLargestMicroBatch"] = plan.StagesAtBPipeMicroBatch is { } s ? Stages(s, gpu) : null,
             },
             ["stepTime"] = Time(plan.Chosen.Time),
             ["tokensPerSecond"] = Round(plan.Chosen.Time.TokensPerSecond),

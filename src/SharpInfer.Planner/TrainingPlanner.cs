@@ -45,7 +45,12 @@ public static class TrainingPlanner
         var withBPipe = MemoryModel.Stages(model, setup with { BPipe = true }, request.ReservedBytes);
         var openLayouts = ConfigSearch.ParallelLayouts(request).Select(l => (l.T, l.P, l.D, request.EffectiveGlobalBatch(l.D))).ToList();
         var verdict = BPipeEstimator.Estimate(model, cluster, setup, request.MicroBatch != null, request.ReservedBytes, openLayouts);
-        var atBPipeB = verdict.WithBPipe is { } w ? MemoryModel.Stages(model, w.Setup, request.ReservedBytes) : null;
+        // For the chart and table: this layout with BPipe at the largest micro-batch that fits it.
+        var sameLayoutBPipe = BPipeEstimator.MicroBatchCandidates(setup)
+            .Select(b => setup with { MicroBatch = b, BPipe = true })
+            .Where(s => MemoryModel.Fits(model, s, cluster.Gpu, request.ReservedBytes))
+            .Select(s => (TrainingSetup?)s).LastOrDefault();
+        var atBPipeB = sameLayoutBPipe is { } w ? MemoryModel.Stages(model, w, request.ReservedBytes) : null;
 
         EvaluatedSetup? searchPlain = null, searchBPipe = null;
         if (request.Search)
@@ -56,7 +61,7 @@ public static class TrainingPlanner
 
         var inference = InferencePlanner.Plan(model, cluster.Gpu, request.ServeDevices, request.ServeWeightBytes, request.ServeKvBytes, request.ReservedBytes);
         var stages = setup.BPipe ? withBPipe : withoutBPipe;
-        return new TrainingPlan(model, cluster, chosen, stages, withoutBPipe, withBPipe, atBPipeB, verdict, searchPlain, searchBPipe, inference, choices);
+        return new TrainingPlan(model, cluster, chosen, stages, withoutBPipe, withBPipe, atBPipeB, sameLayoutBPipe?.MicroBatch, verdict, searchPlain, searchBPipe, inference, choices);
     }
 
     /// <summary>Rejects impossible requests with one clear message.</summary>

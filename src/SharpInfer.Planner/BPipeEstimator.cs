@@ -107,7 +107,7 @@ public static class BPipeEstimator
             yield return $"BPipe's memory saving does not allow a micro-batch larger than b={b}, so it only adds transfers";
 
         if (setup.FlashAttention)
-            yield return $"flash attention already removes the 5as^2b attention-score activations (they would be {scoreShare:P0} of a block's activations), so activation memory is small and not the binding constraint";
+            yield return $"flash attention already removes the 5as^2b attention-score activations (they would be {scoreShare:P0} of a block's activations), so there is much less memory for BPipe to free and memory stops being what limits speed";
         else if (scoresStored)
             yield return $"without flash attention the 5as^2b attention scores are {scoreShare:P0} of a block's activations, so activations dominate memory ({activationShare:P0} of stage 0) and the first stages run out first";
         else
@@ -120,9 +120,18 @@ public static class BPipeEstimator
             : "";
         yield return $"headroom at b={b} without BPipe: {headroom / GiB:0.0} GiB on the fullest stage{nextText}";
 
+        if (b2 <= b && nextPeak is not null)
+        {
+            int nextB = MicroBatchCandidates(baseline.Setup).FirstOrDefault(x => x > b);
+            if (nextB > 0)
+            {
+                double nextMfu = cluster.Gpu.Mfu.At(nextB, baseline.Setup.SequenceLength);
+                yield return $"even the next micro-batch b={nextB} would raise MFU only {baseline.Time.Mfu:P1} -> {nextMfu:P1} ({nextMfu / baseline.Time.Mfu - 1:+0.0%;-0.0%}), and it does not fit under BPipe either";
+            }
+        }
         double mfuGain = bpipe.Time.Mfu / baseline.Time.Mfu - 1;
         yield return $"MFU b={b} -> b'={b2}: {baseline.Time.Mfu:P1} -> {bpipe.Time.Mfu:P1} ({mfuGain:+0.0%;-0.0%}){(Math.Abs(mfuGain) < 0.05 ? ", little left to gain: the GEMMs are already near saturation" : "")}";
-        yield return $"pipeline bubble: {baseline.Time.BubbleFraction:P1} (m={baseline.Setup.MicroBatches}) -> {bpipe.Time.BubbleFraction:P1} (m={bpipe.Setup.MicroBatches}); fewer, larger micro-batches widen it";
+        yield return $"pipeline bubble: {baseline.Time.BubbleFraction:P1} (m={baseline.Setup.MicroBatches}) -> {bpipe.Time.BubbleFraction:P1} (m={bpipe.Setup.MicroBatches}){(bpipe.Time.BubbleFraction > baseline.Time.BubbleFraction ? "; a deeper pipeline or fewer, larger micro-batches widen it" : "")}";
         yield return $"BPipe transfers: {bpipe.Time.BPipeTransferTotal:0.00} s per step on the link, {bpipe.Time.BPipeOverlap:P0} hidden behind compute, {bpipe.Time.BPipeTransferExposed:0.00} s exposed";
         yield return $"predicted step: {baseline.Time.Total:0.00} s -> {bpipe.Time.Total:0.00} s, speedup {speedup:0.000}x";
     }

@@ -6,4 +6,5 @@ var root = new RootCommand("SharpInfer: run and serve LLMs in .NET (GGUF models,
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(CreateModelCommand.Create());
+root.Subcommands.Add(PlanCommand.Create());
 return CliRunner.Run(root, args);

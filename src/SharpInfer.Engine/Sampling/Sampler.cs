@@ -1,5 +1,3 @@
-using System.Numerics.Tensors;
-
 namespace SharpInfer.Engine.Sampling;
 
 /// <summary>
@@ -110,10 +108,12 @@ public sealed class Sampler
 
     private static bool Before(float va, int ia, float vb, int ib) => va > vb || (va == vb && ia < ib);
 
+    private static readonly Comparer<float> Descending = Comparer<float>.Create((a, b) => b.CompareTo(a));
+
     private static void SortDescending(Span<float> values, Span<int> ids, int n)
     {
-        // Key by (-value, id) so Array.Sort's unstable sort still gives one answer.
-        values[..n].Sort(ids[..n], Comparer<float>.Create((a, b) => b.CompareTo(a)));
+        // Sort by value descending; the unstable sort's order among equal values is then fixed by id below.
+        values[..n].Sort(ids[..n], Descending);
         // Restore id order among equal values.
         int start = 0;
         for (int i = 1; i <= n; i++)

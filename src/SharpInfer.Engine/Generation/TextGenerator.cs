@@ -60,6 +60,8 @@ public sealed class TextGenerator : IDisposable
         try
         {
             int[] input = [.. promptTokens];
+            int[] next = new int[1], nextIndptr = [0, 1]; // decode steps reuse these instead of allocating per token
+            int[] indptr = [0, input.Length];
             while (generated < maxTokens)
             {
                 if (cancellation.IsCancellationRequested) { finish = FinishReason.Cancelled; break; }
@@ -67,7 +69,7 @@ public sealed class TextGenerator : IDisposable
                 if (!_pool.TryAllocate(_pool.PagesFor(length) - pages.Count, pages))
                     throw new InvalidOperationException("KV pages ran out inside the reserved context"); // sized for ContextLength: cannot happen
                 var table = PageTable.ForSingle(pages, length, _pool.PageSize);
-                _model.Forward(input, [0, input.Length], table, _pool.Cache, _logits);
+                _model.Forward(input, indptr, table, _pool.Cache, _logits);
                 if (generated == 0) { promptTime = clock.Elapsed; clock.Restart(); }
                 int token = sampler.Sample(_logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(history));
                 generated++;
@@ -76,7 +78,9 @@ public sealed class TextGenerator : IDisposable
                 string text = stops.Append(decoder.Push(token), out bool stopped);
                 yield return new GenerationUpdate(text, token, null);
                 if (stopped) { finish = FinishReason.Stop; break; }
-                input = [token];
+                next[0] = token;
+                input = next;
+                indptr = nextIndptr;
             }
             if (finish != FinishReason.Stop)
             {

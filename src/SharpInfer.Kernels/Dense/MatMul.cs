@@ -6,45 +6,111 @@ namespace SharpInfer.Kernels.Dense;
 
 /// <summary>
 /// y[t, r] = W[r, :] . x[t, :] for a batch of T activation rows, split over the worker pool by output rows.
-/// Each output element is one RowDot or one float dot over the dequantized row, so its value does not depend on
-/// the thread count or on how the rows were split.
+/// Up to three matrices that read the same input (Q/K/V, gate/up) run in one fork/join, and their input is
+/// quantized once. Each output element is computed by one thread, in an order fixed by the row length alone, so it
+/// does not depend on the thread count or on how the rows were split.
 /// </summary>
 public sealed unsafe class MatMul : IParallelWork
 {
     private const int RowsPerItem = 16;
+    private const int MaxGroup = 3;
     [ThreadStatic] private static float[]? t_rowBuffer;
 
     private readonly WorkerPool _pool;
-    private WeightMatrix _w;
+    private readonly WeightMatrix[] _w = new WeightMatrix[MaxGroup];
+    private readonly nint[] _y = new nint[MaxGroup];
+    private readonly int[] _firstItem = new int[MaxGroup + 1];
+    private int _count;
     private float* _x;
-    private float* _y;
     private int _tokens;
-    private int _yStride;
+    private bool _integerPath;
+    // Quantized activations: [tokens, cols] int8 and [tokens, cols / 32] scales; pinned, grown on demand.
+    private sbyte[] _xq = [];
+    private float[] _xd = [];
 
     public MatMul(WorkerPool pool) => _pool = pool;
 
+    /// <summary>
+    /// Use int8 activations with Q8_0/Q4_0 weights (as llama.cpp does): much faster, and within the precision of
+    /// the weights. When false every type takes the float path (exact float32 products of dequantized weights).
+    /// </summary>
+    public bool QuantizeActivations { get; set; } = true;
+
     /// <param name="w">[rows, cols] weights.</param>
     /// <param name="x">[tokens, cols] activations, row-major.</param>
-    /// <param name="y">[tokens, yStride] outputs; columns 0..rows-1 of each row are written.</param>
-    public void Run(in WeightMatrix w, float* x, float* y, int tokens, int yStride)
+    /// <param name="y">[tokens, rows] outputs.</param>
+    public void Run(in WeightMatrix w, float* x, float* y, int tokens)
     {
-        _w = w; _x = x; _y = y; _tokens = tokens; _yStride = yStride;
-        _pool.For((w.Rows + RowsPerItem - 1) / RowsPerItem, this);
+        _w[0] = w; _y[0] = (nint)y; _count = 1;
+        Execute(x, tokens);
     }
 
-    public void Run(in WeightMatrix w, float* x, float* y, int tokens) => Run(w, x, y, tokens, w.Rows);
+    /// <summary>Two products of the same input in one fork/join (e.g. gate and up).</summary>
+    public void Run(in WeightMatrix a, float* ya, in WeightMatrix b, float* yb, float* x, int tokens)
+    {
+        _w[0] = a; _y[0] = (nint)ya; _w[1] = b; _y[1] = (nint)yb; _count = 2;
+        Execute(x, tokens);
+    }
+
+    /// <summary>Three products of the same input in one fork/join (e.g. Q, K and V).</summary>
+    public void Run(in WeightMatrix a, float* ya, in WeightMatrix b, float* yb, in WeightMatrix c, float* yc, float* x, int tokens)
+    {
+        _w[0] = a; _y[0] = (nint)ya; _w[1] = b; _y[1] = (nint)yb; _w[2] = c; _y[2] = (nint)yc; _count = 3;
+        Execute(x, tokens);
+    }
+
+    private void Execute(float* x, int tokens)
+    {
+        int cols = _w[0].Columns;
+        bool integer = QuantizeActivations && cols % ActivationQuantizer.BlockSize == 0;
+        _firstItem[0] = 0;
+        for (int i = 0; i < _count; i++)
+        {
+            if (_w[i].Columns != cols) throw new ArgumentException("grouped matrices must have the same number of columns");
+            integer &= IntegerDot.IsSupported(_w[i].Type);
+            _firstItem[i + 1] = _firstItem[i] + (_w[i].Rows + RowsPerItem - 1) / RowsPerItem;
+        }
+        _integerPath = integer;
+        _x = x; _tokens = tokens;
+        if (integer) QuantizeInput(x, tokens, cols);
+        _pool.For(_firstItem[_count], this);
+    }
+
+    private void QuantizeInput(float* x, int tokens, int cols)
+    {
+        long n = (long)tokens * cols;
+        if (_xq.Length < n) _xq = GC.AllocateArray<sbyte>((int)Math.Max(n, 2L * _xq.Length), pinned: true);
+        if (_xd.Length < n / 32) _xd = GC.AllocateArray<float>((int)Math.Max(n / 32, 2L * _xd.Length), pinned: true);
+        for (int t = 0; t < tokens; t++)
+            ActivationQuantizer.Quantize(new ReadOnlySpan<float>(x + (long)t * cols, cols), _xq.AsSpan(t * cols, cols), _xd.AsSpan(t * cols / 32, cols / 32));
+    }
 
     void IParallelWork.Execute(int item)
     {
-        int start = item * RowsPerItem, end = Math.Min(_w.Rows, start + RowsPerItem);
-        int cols = _w.Columns;
-        if (_tokens == 1 || _w.Type == GgmlType.F32)
+        int m = 0;
+        while (item >= _firstItem[m + 1]) m++;
+        ref readonly var w = ref _w[m];
+        float* y = (float*)_y[m];
+        int start = (item - _firstItem[m]) * RowsPerItem, end = Math.Min(w.Rows, start + RowsPerItem);
+        int cols = w.Columns, rows = w.Rows;
+        if (_integerPath)
+        {
+            fixed (sbyte* xq = _xq) fixed (float* xd = _xd)
+                for (int r = start; r < end; r++)
+                {
+                    byte* row = w.Data + (long)r * w.RowBytes;
+                    for (int t = 0; t < _tokens; t++)
+                        y[(long)t * rows + r] = IntegerDot.Dot(w.Type, row, xq + (long)t * cols, xd + (long)t * cols / 32, cols);
+                }
+            return;
+        }
+        if (_tokens == 1 || w.Type == GgmlType.F32)
         {
             for (int r = start; r < end; r++)
             {
-                byte* row = _w.Data + (long)r * _w.RowBytes;
+                byte* row = w.Data + (long)r * w.RowBytes;
                 for (int t = 0; t < _tokens; t++)
-                    _y[(long)t * _yStride + r] = RowDot.Dot(_w.Type, row, _x + (long)t * cols, cols);
+                    y[(long)t * rows + r] = RowDot.Dot(w.Type, row, _x + (long)t * cols, cols);
             }
             return;
         }
@@ -53,9 +119,9 @@ public sealed unsafe class MatMul : IParallelWork
         var rowValues = buffer.AsSpan(0, cols);
         for (int r = start; r < end; r++)
         {
-            _w.DequantizeRow(r, rowValues);
+            w.DequantizeRow(r, rowValues);
             for (int t = 0; t < _tokens; t++)
-                _y[(long)t * _yStride + r] = TensorPrimitives.Dot(rowValues, new ReadOnlySpan<float>(_x + (long)t * cols, cols));
+                y[(long)t * rows + r] = TensorPrimitives.Dot(rowValues, new ReadOnlySpan<float>(_x + (long)t * cols, cols));
         }
     }
 }

@@ -26,7 +26,7 @@ public static class Dequantize
         }
     }
 
-    public static float HalfAt(ReadOnlySpan<byte> src, int offset) => (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(src[offset..]));
+    public static float HalfAt(ReadOnlySpan<byte> src, int offset) => HalfConvert.ToSingle(BinaryPrimitives.ReadUInt16LittleEndian(src[offset..]));
 
     public static float BF16ToSingle(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
 

@@ -48,6 +48,16 @@ public sealed unsafe class LlamaModel : IDisposable
     /// <summary>The largest number of tokens one forward call processes at once; longer inputs are split.</summary>
     public int MaxTokensPerForward { get; }
 
+    /// <summary>
+    /// Multiply Q8_0/Q4_0 weights with int8-quantized activations, as llama.cpp does (default). Off, every type
+    /// takes the exact float32 path.
+    /// </summary>
+    public bool QuantizeActivations
+    {
+        get => _matmul.QuantizeActivations;
+        set => _matmul.QuantizeActivations = value;
+    }
+
     public LlamaModel(GgufFile file, int threads = 0, int maxTokensPerForward = 64, bool ownsFile = false)
         : this(file, new WorkerPool(threads > 0 ? threads : Environment.ProcessorCount), maxTokensPerForward, ownsFile, ownsPool: true) { }
 
@@ -187,9 +197,7 @@ public sealed unsafe class LlamaModel : IDisposable
                 var layer = _layers[l];
                 for (int t = 0; t < n; t++)
                     Norms.RmsNorm(buf.Residual.AsSpan(t * dim, dim), layer.AttnNorm, c.RmsEps, buf.Normed.AsSpan(t * dim, dim));
-                _matmul.Run(layer.Wq, xn, q, n);
-                _matmul.Run(layer.Wk, xn, k, n);
-                _matmul.Run(layer.Wv, xn, v, n);
+                _matmul.Run(layer.Wq, q, layer.Wk, k, layer.Wv, v, xn, n);
                 for (int t = 0; t < n; t++)
                 {
                     var qt = buf.Q.AsSpan(t * qDim, qDim);
@@ -211,8 +219,7 @@ public sealed unsafe class LlamaModel : IDisposable
 
                 for (int t = 0; t < n; t++)
                     Norms.RmsNorm(buf.Residual.AsSpan(t * dim, dim), layer.FfnNorm, c.RmsEps, buf.Normed.AsSpan(t * dim, dim));
-                _matmul.Run(layer.Gate, xn, gate, n);
-                _matmul.Run(layer.Up, xn, up, n);
+                _matmul.Run(layer.Gate, gate, layer.Up, up, xn, n);
                 Activations.SiluAndMul(buf.Gate.AsSpan(0, n * c.FfnDim), buf.Up.AsSpan(0, n * c.FfnDim), buf.Gate.AsSpan(0, n * c.FfnDim));
                 _matmul.Run(layer.Down, gate, xn, n);
                 TensorPrimitives.Add(buf.Residual.AsSpan(0, n * dim), buf.Normed.AsSpan(0, n * dim), buf.Residual.AsSpan(0, n * dim));

@@ -42,9 +42,27 @@ public unsafe class RowDotTests
         }
     }
 
+    /// <summary>The activations the integer path multiplies: x quantized to int8 blocks and dequantized again.</summary>
+    private static float[] QuantizedActivations(float[] x, int cols)
+    {
+        var q = new sbyte[x.Length];
+        var d = new float[x.Length / 32];
+        for (int t = 0; t < x.Length / cols; t++)
+            ActivationQuantizer.Quantize(x.AsSpan(t * cols, cols), q.AsSpan(t * cols, cols), d.AsSpan(t * cols / 32, cols / 32));
+        return q.Select((v, i) => v * d[i / 32]).ToArray();
+    }
+
     [Theory]
-    [MemberData(nameof(Types))]
-    public void MatMulIsTheSameForAnyThreadCountAndMatchesTheReference(GgmlType type)
+    [InlineData(GgmlType.Q8_0, false)]
+    [InlineData(GgmlType.Q8_0, true)]
+    [InlineData(GgmlType.Q4_0, false)]
+    [InlineData(GgmlType.Q4_0, true)]
+    [InlineData(GgmlType.F32, true)]
+    [InlineData(GgmlType.F16, true)]
+    [InlineData(GgmlType.BF16, true)]
+    [InlineData(GgmlType.Q4_K, true)]
+    [InlineData(GgmlType.Q6_K, true)]
+    public void MatMulIsTheSameForAnyThreadCountAndMatchesTheReference(GgmlType type, bool quantizeActivations)
     {
         int rows = 70, cols = 512, tokens = 3;
         var wValues = QuantizationTests.RandomValues(rows * cols, 3);
@@ -57,9 +75,12 @@ public unsafe class RowDotTests
             using var pool = new WorkerPool(threads);
             var y = new float[tokenCount * rows];
             fixed (byte* wp = wBytes) fixed (float* xp = x) fixed (float* yp = y)
-                new MatMul(pool).Run(new WeightMatrix(wp, type, rows, cols), xp, yp, tokenCount);
+                new MatMul(pool) { QuantizeActivations = quantizeActivations }.Run(new WeightMatrix(wp, type, rows, cols), xp, yp, tokenCount);
             return y;
         }
+        // A path that quantizes activations is compared with a reference that quantizes them the same way.
+        bool integerPath = quantizeActivations && IntegerDot.IsSupported(type);
+        var xRef = integerPath ? QuantizedActivations(x, cols) : x;
         var one = Run(1, tokens);
         Assert.Equal(one, Run(2, tokens));
         Assert.Equal(one, Run(3, tokens));
@@ -67,7 +88,7 @@ public unsafe class RowDotTests
         for (int t = 0; t < tokens; t++)
             for (int r = 0; r < rows; r++)
             {
-                double e = Reference(type, wBytes.AsSpan(r * rowBytes, rowBytes).ToArray(), x.AsSpan(t * cols, cols).ToArray());
+                double e = Reference(type, wBytes.AsSpan(r * rowBytes, rowBytes).ToArray(), xRef.AsSpan(t * cols, cols).ToArray());
                 maxRef = Math.Max(maxRef, Math.Abs(e));
                 maxErr = Math.Max(maxErr, Math.Abs(e - one[t * rows + r]));
             }
@@ -75,5 +96,58 @@ public unsafe class RowDotTests
         // The single-token path (typed dot) agrees with the batched path (dequantize then dot) to float precision.
         var single = Run(2, 1);
         for (int r = 0; r < rows; r++) Assert.True(Math.Abs(single[r] - one[r]) <= 1e-4 * maxRef);
+    }
+}
+
+public unsafe class IntegerDotTests
+{
+    [Theory]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    public void VectorPathsEqualTheScalarDefinitionAtEveryBlockCount(GgmlType type)
+    {
+        for (int blocks = 1; blocks <= 21; blocks++)
+        {
+            int n = blocks * 32;
+            var w = QuantizationTests.RandomValues(n, blocks, 3f);
+            var x = QuantizationTests.RandomValues(n, blocks + 100, 7f);
+            var row = new byte[GgmlTypeInfo.RowBytes(type, n)];
+            Quantize.Row(type, w, row);
+            var q = new sbyte[n];
+            var d = new float[blocks];
+            ActivationQuantizer.Quantize(x, q, d);
+            fixed (byte* r = row) fixed (sbyte* qp = q) fixed (float* dp = d)
+            {
+                float scalar = IntegerDot.Scalar(type, r, qp, dp, blocks);
+                float fast = IntegerDot.Dot(type, r, qp, dp, n);
+                double magnitude = 0;
+                var wd = new float[n];
+                Dequantize.Row(type, row, wd);
+                double exact = 0;
+                for (int i = 0; i < n; i++) { exact += (double)wd[i] * q[i] * d[i / 32]; magnitude += Math.Abs((double)wd[i] * q[i] * d[i / 32]); }
+                Assert.True(Math.Abs(fast - exact) <= 1e-5 * magnitude, $"{type} blocks={blocks}: {fast} vs {exact}");
+                Assert.True(Math.Abs(scalar - exact) <= 1e-5 * magnitude, $"{type} blocks={blocks}: scalar {scalar} vs {exact}");
+            }
+        }
+    }
+
+    [Fact]
+    public void ActivationQuantizerVectorPathEqualsTheScalarDefinition()
+    {
+        var x = QuantizationTests.RandomValues(32 * 40, 9, 50f);
+        x[5] = 0; x[40] = -50f; // an exact extreme and a zero
+        for (int i = 64; i < 96; i++) x[i] = 0; // an all-zero block
+        var q = new sbyte[x.Length];
+        var d = new float[40];
+        ActivationQuantizer.Quantize(x, q, d);
+        var qs = new sbyte[32];
+        for (int b = 0; b < 40; b++)
+        {
+            ActivationQuantizer.QuantizeBlockScalar(x.AsSpan(b * 32, 32), qs, out float ds);
+            Assert.Equal(ds, d[b]);
+            Assert.Equal(qs, q.AsSpan(b * 32, 32).ToArray());
+        }
+        Assert.Equal(0f, d[2]);
+        Assert.All(q.AsSpan(64, 32).ToArray(), v => Assert.Equal(0, v));
     }
 }

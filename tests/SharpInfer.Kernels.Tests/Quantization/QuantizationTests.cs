@@ -101,3 +101,18 @@ public class QuantizationTests
         Assert.True(float.IsNaN(Dequantize.BF16ToSingle(Quantize.ToBF16(float.NaN))));
     }
 }
+
+public class HalfConvertTests
+{
+    [Fact]
+    public void AgreesWithTheRuntimeOnEveryHalf()
+    {
+        for (int bits = 0; bits <= ushort.MaxValue; bits++)
+        {
+            float expected = (float)BitConverter.UInt16BitsToHalf((ushort)bits);
+            float actual = HalfConvert.ToSingle((ushort)bits);
+            if (float.IsNaN(expected)) Assert.True(float.IsNaN(actual), $"0x{bits:X4}");
+            else Assert.Equal(BitConverter.SingleToUInt32Bits(expected), BitConverter.SingleToUInt32Bits(actual));
+        }
+    }
+}

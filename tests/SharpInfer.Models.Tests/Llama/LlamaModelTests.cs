@@ -23,11 +23,11 @@ public class LlamaModelTests
     }
 
     /// <summary>Prefill in one forward (logits of every position), then decode steps; each compared with the float64 reference.</summary>
-    private static void AssertMatchesReference(string path, int threads, int[] prompt, int[] decode, int maxTokensPerForward = 64)
+    private static void AssertMatchesReference(string path, int threads, int[] prompt, int[] decode, int maxTokensPerForward = 64, bool quantizeActivations = false)
     {
         using var file = GgufFile.Open(path);
-        using var model = new LlamaModel(file, threads, maxTokensPerForward);
-        var reference = new ReferenceLlama(file);
+        using var model = new LlamaModel(file, threads, maxTokensPerForward) { QuantizeActivations = quantizeActivations };
+        var reference = new ReferenceLlama(file) { QuantizeActivations = quantizeActivations };
         int vocab = model.Config.VocabSize;
         using var cache = model.CreateKvCache(16, pageSize: 4);
         int[] pages = [7, 3, 12, 0, 5, 9, 1, 14, 2, 11]; // out of order on purpose
@@ -59,6 +59,16 @@ public class LlamaModelTests
     {
         string path = WriteModel(Small, type);
         try { AssertMatchesReference(path, threads: 2, prompt: [1, 17, 250, 33, 99, 5], decode: [8, 260, 77]); }
+        finally { File.Delete(path); }
+    }
+
+    [Theory]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    public void IntegerActivationPathMatchesAReferenceThatQuantizesTheSameWay(GgmlType type)
+    {
+        string path = WriteModel(Small, type);
+        try { AssertMatchesReference(path, threads: 2, prompt: [1, 17, 250, 33, 99, 5], decode: [8, 260, 77], quantizeActivations: true); }
         finally { File.Delete(path); }
     }
 

@@ -14,6 +14,9 @@ internal sealed class ReferenceLlama
     private readonly GgufFile _file;
     private readonly List<double[]>[] _keys, _values; // per layer: per position [kvDim]
 
+    /// <summary>Quantize the input of Q8_0/Q4_0 products to int8 blocks, as the fast path's integer kernels do.</summary>
+    public bool QuantizeActivations { get; init; }
+
     public ReferenceLlama(GgufFile file)
     {
         _file = file;
@@ -34,6 +37,14 @@ internal sealed class ReferenceLlama
         var rowValues = new float[cols];
         var bytes = _file.TensorBytes(t);
         int rowBytes = (int)GgmlTypeInfo.RowBytes(t.Type, cols);
+        if (QuantizeActivations && SharpInfer.Kernels.Dense.IntegerDot.IsSupported(t.Type))
+        {
+            var xf = x.Select(v => (float)v).ToArray();
+            var q = new sbyte[cols];
+            var d = new float[cols / 32];
+            ActivationQuantizer.Quantize(xf, q, d);
+            x = q.Select((v, i) => (double)v * d[i / 32]).ToArray();
+        }
         var y = new double[rows];
         for (int r = 0; r < rows; r++)
         {

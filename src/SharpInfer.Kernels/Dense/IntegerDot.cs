@@ -1,0 +1,139 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using SharpInfer.Kernels.Quantization;
+
+namespace SharpInfer.Kernels.Dense;
+
+/// <summary>
+/// Dot products of a Q8_0 or Q4_0 weight row with int8-quantized activations (<see cref="ActivationQuantizer"/>):
+/// per block, an exact int32 sum of int8 products, then scaled by d_w * d_x in float. AVX-512BW and AVX2 paths use
+/// the u8 x s8 multiply-add (maddubs) with the sign moved onto the activations (|w| * sign(w) x), then madd with ones
+/// to int32; .NET has no VNNI API. A scalar path covers other machines. Block sums are exact integers, so every path
+/// gives the same float result up to the order of the float accumulation of block results.
+/// </summary>
+public static unsafe class IntegerDot
+{
+    public static bool IsSupported(GgmlType type) => type is GgmlType.Q8_0 or GgmlType.Q4_0;
+
+    /// <param name="row">Q8_0 or Q4_0 blocks of one weight row.</param>
+    /// <param name="xq">[n] int8 activations.</param>
+    /// <param name="xd">[n / 32] activation block scales.</param>
+    public static float Dot(GgmlType type, byte* row, sbyte* xq, float* xd, int n)
+    {
+        int blocks = n / 32;
+        if (Avx512BW.IsSupported) return type == GgmlType.Q8_0 ? Q8_0Avx512(row, xq, xd, blocks) : Q4_0Avx512(row, xq, xd, blocks);
+        if (Avx2.IsSupported) return type == GgmlType.Q8_0 ? Q8_0Avx2(row, xq, xd, blocks) : Q4_0Avx2(row, xq, xd, blocks);
+        return Scalar(type, row, xq, xd, blocks);
+    }
+
+    /// <summary>The definition: sum over blocks of d_w * d_x * (exact int sum of w_q * x_q).</summary>
+    public static float Scalar(GgmlType type, byte* row, sbyte* xq, float* xd, int blocks)
+    {
+        float sum = 0;
+        int blockBytes = type == GgmlType.Q8_0 ? 34 : 18;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* block = row + b * blockBytes;
+            sbyte* x = xq + b * 32;
+            int isum = 0;
+            if (type == GgmlType.Q8_0)
+                for (int j = 0; j < 32; j++) isum += ((sbyte*)(block + 2))[j] * x[j];
+            else
+                for (int j = 0; j < 16; j++) isum += ((block[2 + j] & 0x0F) - 8) * x[j] + ((block[2 + j] >> 4) - 8) * x[j + 16];
+            sum += HalfConvert.ToSingle(block) * xd[b] * isum;
+        }
+        return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> DotI8Avx2(Vector256<sbyte> w, Vector256<sbyte> x)
+    {
+        var products = Avx2.MultiplyAddAdjacent(Avx2.Abs(w), Avx2.Sign(x, w)); // |w| * (x * sign w), pairs summed to s16
+        return Avx2.MultiplyAddAdjacent(products, Vector256.Create((short)1));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> DotI8Avx512(Vector512<sbyte> w, Vector512<sbyte> x)
+    {
+        // No psignb at 512 bits: negate x where w < 0 by a masked select (w = 0 gives |w| = 0 anyway).
+        var negative = Avx512BW.CompareLessThan(w, Vector512<sbyte>.Zero);
+        var signedX = Vector512.ConditionalSelect(negative, Vector512<sbyte>.Zero - x, x);
+        var products = Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(w), signedX);
+        return Avx512BW.MultiplyAddAdjacent(products, Vector512.Create((short)1));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<sbyte> UnpackQ4_0(byte* qs)
+    {
+        var packed = Vector128.Load(qs);
+        var low = packed & Vector128.Create((byte)0x0F);
+        var high = Vector128.ShiftRightLogical(packed, 4);
+        return (Vector256.Create(low, high).AsSByte() - Vector256.Create((sbyte)8));
+    }
+
+    private static float Q8_0Avx2(byte* row, sbyte* xq, float* xd, int blocks)
+    {
+        var acc = Vector256<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* block = row + b * 34;
+            var w = Vector256.Load((sbyte*)(block + 2));
+            var x = Vector256.Load(xq + b * 32);
+            var isum = Avx.ConvertToVector256Single(DotI8Avx2(w, x));
+            acc = Fma.MultiplyAdd(isum, Vector256.Create(HalfConvert.ToSingle(block) * xd[b]), acc);
+        }
+        return Vector256.Sum(acc);
+    }
+
+    private static float Q4_0Avx2(byte* row, sbyte* xq, float* xd, int blocks)
+    {
+        var acc = Vector256<float>.Zero;
+        for (int b = 0; b < blocks; b++)
+        {
+            byte* block = row + b * 18;
+            var w = UnpackQ4_0(block + 2);
+            var x = Vector256.Load(xq + b * 32);
+            var isum = Avx.ConvertToVector256Single(DotI8Avx2(w, x));
+            acc = Fma.MultiplyAdd(isum, Vector256.Create(HalfConvert.ToSingle(block) * xd[b]), acc);
+        }
+        return Vector256.Sum(acc);
+    }
+
+    private static float Q8_0Avx512(byte* row, sbyte* xq, float* xd, int blocks)
+    {
+        // Two blocks per 512-bit vector: the low 256 bits hold block b, the high 256 bits block b + 1.
+        var acc = Vector512<float>.Zero;
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2)
+        {
+            byte* b0 = row + b * 34, b1 = b0 + 34;
+            var w = Vector512.Create(Vector256.Load((sbyte*)(b0 + 2)), Vector256.Load((sbyte*)(b1 + 2)));
+            var x = Vector512.Load(xq + b * 32);
+            var isum = Avx512F.ConvertToVector512Single(DotI8Avx512(w, x));
+            var scale = Vector512.Create(Vector256.Create(HalfConvert.ToSingle(b0) * xd[b]), Vector256.Create(HalfConvert.ToSingle(b1) * xd[b + 1]));
+            acc = Avx512F.FusedMultiplyAdd(isum, scale, acc);
+        }
+        float sum = Vector512.Sum(acc);
+        if (b < blocks) sum += Q8_0Avx2(row + b * 34, xq + b * 32, xd + b, blocks - b);
+        return sum;
+    }
+
+    private static float Q4_0Avx512(byte* row, sbyte* xq, float* xd, int blocks)
+    {
+        var acc = Vector512<float>.Zero;
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2)
+        {
+            byte* b0 = row + b * 18, b1 = b0 + 18;
+            var w = Vector512.Create(UnpackQ4_0(b0 + 2), UnpackQ4_0(b1 + 2));
+            var x = Vector512.Load(xq + b * 32);
+            var isum = Avx512F.ConvertToVector512Single(DotI8Avx512(w, x));
+            var scale = Vector512.Create(Vector256.Create(HalfConvert.ToSingle(b0) * xd[b]), Vector256.Create(HalfConvert.ToSingle(b1) * xd[b + 1]));
+            acc = Avx512F.FusedMultiplyAdd(isum, scale, acc);
+        }
+        float sum = Vector512.Sum(acc);
+        if (b < blocks) sum += Q4_0Avx2(row + b * 18, xq + b * 32, xd + b, blocks - b);
+        return sum;
+    }
+}

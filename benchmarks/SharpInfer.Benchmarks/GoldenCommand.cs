@@ -72,16 +72,7 @@ internal static class GoldenCommand
                         var s => throw new ArgumentException($"unknown flash attention mode '{s}' (off|on|auto)"),
                     };
                     break;
-                case "--avx":
-                    avx = Next().ToLowerInvariant() switch
-                    {
-                        "none" or "noavx" => AvxLevel.None,
-                        "avx" => AvxLevel.Avx,
-                        "avx2" => AvxLevel.Avx2,
-                        "avx512" => AvxLevel.Avx512,
-                        var s => throw new ArgumentException($"unknown avx level '{s}'"),
-                    };
-                    break;
+                case "--avx": avx = ParseAvx(Next()); break;
                 default:
                     Console.Error.WriteLine($"golden: unknown option '{a}'");
                     return 2;
@@ -202,6 +193,16 @@ internal static class GoldenCommand
         return 0;
     }
 
+    /// <summary>The libllama build to force: none (or noavx), avx, avx2, avx512.</summary>
+    internal static AvxLevel ParseAvx(string value) => value.ToLowerInvariant() switch
+    {
+        "none" or "noavx" => AvxLevel.None,
+        "avx" => AvxLevel.Avx,
+        "avx2" => AvxLevel.Avx2,
+        "avx512" => AvxLevel.Avx512,
+        var s => throw new ArgumentException($"unknown avx level '{s}'"),
+    };
+
     /// <summary>
     /// First index of the maximum (ties go to the lowest id, as llama.cpp's greedy sampler does), and the gap
     /// between the best and the second-best logit (0 for an exact tie).
@@ -271,7 +272,7 @@ internal static class GoldenCommand
     }
 
     /// <summary>The path of the libllama actually mapped into this process (Linux: /proc/self/maps).</summary>
-    private static string? LoadedLibllamaPath()
+    internal static string? LoadedLibllamaPath()
     {
         if (!OperatingSystem.IsLinux())
             return null;

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using SharpInfer.Kernels.Quantization;
 using SharpInfer.Kernels.Threading;
 
@@ -36,6 +35,12 @@ public sealed unsafe class MatMul : IParallelWork
     /// </summary>
     public bool QuantizeActivations { get; set; } = true;
 
+    /// <summary>
+    /// The integer path is used for at most this many tokens per call (decode steps). Larger batches go through the
+    /// register-blocked float GEMM over dequantized rows, which is faster once a row feeds four or more tokens.
+    /// </summary>
+    public int IntegerPathMaxTokens { get; set; } = 3;
+
     /// <param name="w">[rows, cols] weights.</param>
     /// <param name="x">[tokens, cols] activations, row-major.</param>
     /// <param name="y">[tokens, rows] outputs.</param>
@@ -62,7 +67,7 @@ public sealed unsafe class MatMul : IParallelWork
     private void Execute(float* x, int tokens)
     {
         int cols = _w[0].Columns;
-        bool integer = QuantizeActivations && cols % ActivationQuantizer.BlockSize == 0;
+        bool integer = QuantizeActivations && tokens <= IntegerPathMaxTokens && cols % ActivationQuantizer.BlockSize == 0;
         _firstItem[0] = 0;
         for (int i = 0; i < _count; i++)
         {
@@ -104,24 +109,26 @@ public sealed unsafe class MatMul : IParallelWork
                 }
             return;
         }
-        if (_tokens == 1 || w.Type == GgmlType.F32)
+        if (_tokens == 1)
         {
             for (int r = start; r < end; r++)
-            {
-                byte* row = w.Data + (long)r * w.RowBytes;
-                for (int t = 0; t < _tokens; t++)
-                    y[(long)t * rows + r] = RowDot.Dot(w.Type, row, _x + (long)t * cols, cols);
-            }
+                y[r] = RowDot.Dot(w.Type, w.Data + (long)r * w.RowBytes, _x, cols);
             return;
         }
-        // Several tokens: dequantize each row once and reuse it for every token.
-        var buffer = t_rowBuffer is { } b && b.Length >= cols ? b : (t_rowBuffer = new float[Math.Max(cols, 4096)]);
-        var rowValues = buffer.AsSpan(0, cols);
-        for (int r = start; r < end; r++)
-        {
-            w.DequantizeRow(r, rowValues);
-            for (int t = 0; t < _tokens; t++)
-                y[(long)t * rows + r] = TensorPrimitives.Dot(rowValues, new ReadOnlySpan<float>(_x + (long)t * cols, cols));
-        }
+        // Several tokens: a register-blocked float GEMM over tiles of 4 rows, dequantized once per tile.
+        var buffer = t_rowBuffer is { } b && b.Length >= 4 * cols ? b : (t_rowBuffer = new float[Math.Max(4 * cols, 4 * 4096)]);
+        fixed (float* tile = buffer)
+            for (int r = start; r < end; r += 4)
+            {
+                int n = Math.Min(4, end - r);
+                float* rowsBase;
+                if (w.Type == GgmlType.F32) rowsBase = (float*)(w.Data + (long)r * w.RowBytes);
+                else
+                {
+                    for (int i = 0; i < n; i++) w.DequantizeRow(r + i, buffer.AsSpan(i * cols, cols));
+                    rowsBase = tile;
+                }
+                FloatGemm.Tile(rowsBase, n, cols, _x, _tokens, y + r, rows);
+            }
     }
 }

@@ -34,25 +34,13 @@ public static unsafe class RowDot
             for (; i + 16 <= n; i += 16)
             {
                 var (lo, hi) = Vector256.Widen(Vector256.Load(w + i));
-                acc0 = Vector256.FusedMultiplyAdd(HalfBitsToSingle(lo), Vector256.Load(x + i), acc0);
-                acc1 = Vector256.FusedMultiplyAdd(HalfBitsToSingle(hi), Vector256.Load(x + i + 8), acc1);
+                acc0 = Vector256.FusedMultiplyAdd(HalfConvert.ToSingle(lo), Vector256.Load(x + i), acc0);
+                acc1 = Vector256.FusedMultiplyAdd(HalfConvert.ToSingle(hi), Vector256.Load(x + i + 8), acc1);
             }
             sum = Vector256.Sum(acc0 + acc1);
         }
         for (; i < n; i++) sum += HalfConvert.ToSingle(w[i]) * x[i];
         return sum;
-    }
-
-    /// <summary>Eight half bit patterns (zero-extended) to floats: the vector form of <see cref="HalfConvert.ToSingle(ushort)"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> HalfBitsToSingle(Vector256<uint> h)
-    {
-        var magnitude = h & Vector256.Create(0x7fffu);
-        var shifted = Vector256.ShiftLeft(magnitude, 13);
-        var finite = shifted.AsSingle() * Vector256.Create(5.192296858534828e33f);
-        var special = (shifted | Vector256.Create(0x7f800000u)).AsSingle();
-        var value = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(0x7c00u)).AsSingle(), special, finite);
-        return (value.AsUInt32() | Vector256.ShiftLeft(h & Vector256.Create(0x8000u), 16)).AsSingle();
     }
 
     private static float BF16(byte* row, float* x, int n)

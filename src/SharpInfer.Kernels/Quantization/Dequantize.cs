@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
-using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace SharpInfer.Kernels.Quantization;
 
@@ -16,7 +16,7 @@ public static class Dequantize
         switch (type)
         {
             case GgmlType.F32: MemoryMarshal.Cast<byte, float>(src)[..dst.Length].CopyTo(dst); break;
-            case GgmlType.F16: TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(src)[..dst.Length], dst); break;
+            case GgmlType.F16: HalfConvert.ToSingle(MemoryMarshal.Cast<byte, ushort>(src)[..dst.Length], dst); break;
             case GgmlType.BF16: BF16(src, dst); break;
             case GgmlType.Q8_0: Q8_0(src, dst); break;
             case GgmlType.Q4_0: Q4_0(src, dst); break;
@@ -45,6 +45,18 @@ public static class Dequantize
             float d = HalfAt(block, 0);
             var q = MemoryMarshal.Cast<byte, sbyte>(block[2..]);
             var y = dst.Slice(b * GgmlTypeInfo.QK, GgmlTypeInfo.QK);
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var (q0, q1) = Vector256.Widen(Vector256.Create<sbyte>(q));
+                var (i0, i1) = Vector256.Widen(q0);
+                var (i2, i3) = Vector256.Widen(q1);
+                var scale = Vector256.Create(d);
+                (Vector256.ConvertToSingle(i0) * scale).CopyTo(y);
+                (Vector256.ConvertToSingle(i1) * scale).CopyTo(y[8..]);
+                (Vector256.ConvertToSingle(i2) * scale).CopyTo(y[16..]);
+                (Vector256.ConvertToSingle(i3) * scale).CopyTo(y[24..]);
+                continue;
+            }
             for (int j = 0; j < GgmlTypeInfo.QK; j++) y[j] = d * q[j];
         }
     }
@@ -58,6 +70,20 @@ public static class Dequantize
             float d = HalfAt(block, 0);
             var qs = block[2..];
             var y = dst.Slice(b * GgmlTypeInfo.QK, GgmlTypeInfo.QK);
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var packed = Vector128.Create<byte>(qs);
+                var values = Vector256.Create(packed & Vector128.Create((byte)0x0F), Vector128.ShiftRightLogical(packed, 4)).AsSByte() - Vector256.Create((sbyte)8);
+                var (q0, q1) = Vector256.Widen(values);
+                var (i0, i1) = Vector256.Widen(q0);
+                var (i2, i3) = Vector256.Widen(q1);
+                var scale = Vector256.Create(d);
+                (Vector256.ConvertToSingle(i0) * scale).CopyTo(y);
+                (Vector256.ConvertToSingle(i1) * scale).CopyTo(y[8..]);
+                (Vector256.ConvertToSingle(i2) * scale).CopyTo(y[16..]);
+                (Vector256.ConvertToSingle(i3) * scale).CopyTo(y[24..]);
+                continue;
+            }
             for (int j = 0; j < 16; j++)
             {
                 y[j] = d * ((qs[j] & 0x0F) - 8);       // low nibbles hold the first half

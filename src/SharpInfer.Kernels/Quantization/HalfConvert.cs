@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace SharpInfer.Kernels.Quantization;
 
@@ -24,4 +25,33 @@ public static class HalfConvert
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe float ToSingle(byte* p) => ToSingle(*(ushort*)p);
+
+    /// <summary>Eight half bit patterns (zero-extended to 32 bits) to floats: the vector form of <see cref="ToSingle(ushort)"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ToSingle(Vector256<uint> h)
+    {
+        var magnitude = h & Vector256.Create(0x7fffu);
+        var shifted = Vector256.ShiftLeft(magnitude, 13);
+        var finite = shifted.AsSingle() * Vector256.Create(TwoTo112);
+        var special = (shifted | Vector256.Create(0x7f800000u)).AsSingle();
+        var value = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(0x7c00u)).AsSingle(), special, finite);
+        return (value.AsUInt32() | Vector256.ShiftLeft(h & Vector256.Create(0x8000u), 16)).AsSingle();
+    }
+
+    /// <summary>Converts a span of halves; vectorised, exact.</summary>
+    public static unsafe void ToSingle(ReadOnlySpan<ushort> source, Span<float> destination)
+    {
+        int n = source.Length, i = 0;
+        fixed (ushort* s = source) fixed (float* d = destination)
+        {
+            if (Vector256.IsHardwareAccelerated)
+                for (; i + 16 <= n; i += 16)
+                {
+                    var (lo, hi) = Vector256.Widen(Vector256.Load(s + i));
+                    ToSingle(lo).Store(d + i);
+                    ToSingle(hi).Store(d + i + 8);
+                }
+            for (; i < n; i++) d[i] = ToSingle(s[i]);
+        }
+    }
 }

@@ -58,7 +58,14 @@ public sealed unsafe class LlamaModel : IDisposable
         set => _matmul.QuantizeActivations = value;
     }
 
-    public LlamaModel(GgufFile file, int threads = 0, int maxTokensPerForward = 64, bool ownsFile = false)
+    /// <summary>Products over more tokens than this use the float GEMM even when activations are quantized (see <see cref="MatMul.IntegerPathMaxTokens"/>).</summary>
+    public int IntegerPathMaxTokens
+    {
+        get => _matmul.IntegerPathMaxTokens;
+        set => _matmul.IntegerPathMaxTokens = value;
+    }
+
+    public LlamaModel(GgufFile file, int threads = 0, int maxTokensPerForward = 128, bool ownsFile = false)
         : this(file, new WorkerPool(threads > 0 ? threads : Environment.ProcessorCount), maxTokensPerForward, ownsFile, ownsPool: true) { }
 
     public LlamaModel(GgufFile file, WorkerPool pool, int maxTokensPerForward, bool ownsFile, bool ownsPool)

@@ -75,7 +75,7 @@ public unsafe class RowDotTests
             using var pool = new WorkerPool(threads);
             var y = new float[tokenCount * rows];
             fixed (byte* wp = wBytes) fixed (float* xp = x) fixed (float* yp = y)
-                new MatMul(pool) { QuantizeActivations = quantizeActivations }.Run(new WeightMatrix(wp, type, rows, cols), xp, yp, tokenCount);
+                new MatMul(pool) { QuantizeActivations = quantizeActivations, IntegerPathMaxTokens = int.MaxValue }.Run(new WeightMatrix(wp, type, rows, cols), xp, yp, tokenCount);
             return y;
         }
         // A path that quantizes activations is compared with a reference that quantizes them the same way.

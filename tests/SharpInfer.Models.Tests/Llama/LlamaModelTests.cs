@@ -26,7 +26,7 @@ public class LlamaModelTests
     private static void AssertMatchesReference(string path, int threads, int[] prompt, int[] decode, int maxTokensPerForward = 64, bool quantizeActivations = false)
     {
         using var file = GgufFile.Open(path);
-        using var model = new LlamaModel(file, threads, maxTokensPerForward) { QuantizeActivations = quantizeActivations };
+        using var model = new LlamaModel(file, threads, maxTokensPerForward) { QuantizeActivations = quantizeActivations, IntegerPathMaxTokens = int.MaxValue };
         var reference = new ReferenceLlama(file) { QuantizeActivations = quantizeActivations };
         int vocab = model.Config.VocabSize;
         using var cache = model.CreateKvCache(16, pageSize: 4);

@@ -7,4 +7,5 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(CreateModelCommand.Create());
 root.Subcommands.Add(PlanCommand.Create());
+root.Subcommands.Add(SharpInfer.Cli.Commands.Bench.BenchCommand.Create());
 return CliRunner.Run(root, args);

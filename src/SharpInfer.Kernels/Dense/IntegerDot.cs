@@ -19,10 +19,11 @@ public static unsafe class IntegerDot
     /// <param name="row">Q8_0 or Q4_0 blocks of one weight row.</param>
     /// <param name="xq">[n] int8 activations.</param>
     /// <param name="xd">[n / 32] activation block scales.</param>
-    public static float Dot(GgmlType type, byte* row, sbyte* xq, float* xd, int n)
+    /// <param name="xs">[n / 32] sums of each activation block's int8 values (used by the Q4_0 AVX-512 path).</param>
+    public static float Dot(GgmlType type, byte* row, sbyte* xq, float* xd, int* xs, int n)
     {
         int blocks = n / 32;
-        if (Avx512BW.IsSupported) return type == GgmlType.Q8_0 ? Q8_0Avx512(row, xq, xd, blocks) : Q4_0Avx512(row, xq, xd, blocks);
+        if (Avx512BW.IsSupported) return type == GgmlType.Q8_0 ? Q8_0Avx512(row, xq, xd, blocks) : Q4_0Avx512(row, xq, xd, xs, blocks);
         if (Avx2.IsSupported) return type == GgmlType.Q8_0 ? Q8_0Avx2(row, xq, xd, blocks) : Q4_0Avx2(row, xq, xd, blocks);
         return Scalar(type, row, xq, xd, blocks);
     }
@@ -119,20 +120,27 @@ public static unsafe class IntegerDot
         return sum;
     }
 
-    private static float Q4_0Avx512(byte* row, sbyte* xq, float* xd, int blocks)
+    private static float Q4_0Avx512(byte* row, sbyte* xq, float* xd, int* xs, int blocks)
     {
+        // The nibbles are unsigned (0..15), so maddubs takes them as they are and no sign juggling is needed:
+        // sum (q - 8) x = sum q x - 8 sum x, with sum x per activation block precomputed.
         var acc = Vector512<float>.Zero;
+        float correction = 0;
+        var mask = Vector128.Create((byte)0x0F);
         int b = 0;
         for (; b + 2 <= blocks; b += 2)
         {
             byte* b0 = row + b * 18, b1 = b0 + 18;
-            var w = Vector512.Create(UnpackQ4_0(b0 + 2), UnpackQ4_0(b1 + 2));
+            var p0 = Vector128.Load(b0 + 2);
+            var p1 = Vector128.Load(b1 + 2);
+            var w = Vector512.Create(Vector256.Create(p0 & mask, Vector128.ShiftRightLogical(p0, 4)), Vector256.Create(p1 & mask, Vector128.ShiftRightLogical(p1, 4)));
             var x = Vector512.Load(xq + b * 32);
-            var isum = Avx512F.ConvertToVector512Single(DotI8Avx512(w, x));
-            var scale = Vector512.Create(Vector256.Create(HalfConvert.ToSingle(b0) * xd[b]), Vector256.Create(HalfConvert.ToSingle(b1) * xd[b + 1]));
-            acc = Avx512F.FusedMultiplyAdd(isum, scale, acc);
+            var isum = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(w, x), Vector512.Create((short)1));
+            float s0 = HalfConvert.ToSingle(b0) * xd[b], s1 = HalfConvert.ToSingle(b1) * xd[b + 1];
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Vector512.Create(Vector256.Create(s0), Vector256.Create(s1)), acc);
+            correction += s0 * xs[b] + s1 * xs[b + 1];
         }
-        float sum = Vector512.Sum(acc);
+        float sum = Vector512.Sum(acc) - 8 * correction;
         if (b < blocks) sum += Q4_0Avx2(row + b * 18, xq + b * 32, xd + b, blocks - b);
         return sum;
     }

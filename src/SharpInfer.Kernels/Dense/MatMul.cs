@@ -26,6 +26,7 @@ public sealed unsafe class MatMul : IParallelWork
     // Quantized activations: [tokens, cols] int8 and [tokens, cols / 32] scales; pinned, grown on demand.
     private sbyte[] _xq = [];
     private float[] _xd = [];
+    private int[] _xs = [];
 
     public MatMul(WorkerPool pool) => _pool = pool;
 
@@ -85,9 +86,13 @@ public sealed unsafe class MatMul : IParallelWork
     {
         long n = (long)tokens * cols;
         if (_xq.Length < n) _xq = GC.AllocateArray<sbyte>((int)Math.Max(n, 2L * _xq.Length), pinned: true);
-        if (_xd.Length < n / 32) _xd = GC.AllocateArray<float>((int)Math.Max(n / 32, 2L * _xd.Length), pinned: true);
+        if (_xd.Length < n / 32)
+        {
+            _xd = GC.AllocateArray<float>((int)Math.Max(n / 32, 2L * _xd.Length), pinned: true);
+            _xs = GC.AllocateArray<int>(_xd.Length, pinned: true);
+        }
         for (int t = 0; t < tokens; t++)
-            ActivationQuantizer.Quantize(new ReadOnlySpan<float>(x + (long)t * cols, cols), _xq.AsSpan(t * cols, cols), _xd.AsSpan(t * cols / 32, cols / 32));
+            ActivationQuantizer.Quantize(new ReadOnlySpan<float>(x + (long)t * cols, cols), _xq.AsSpan(t * cols, cols), _xd.AsSpan(t * cols / 32, cols / 32), _xs.AsSpan(t * cols / 32, cols / 32));
     }
 
     void IParallelWork.Execute(int item)
@@ -100,12 +105,12 @@ public sealed unsafe class MatMul : IParallelWork
         int cols = w.Columns, rows = w.Rows;
         if (_integerPath)
         {
-            fixed (sbyte* xq = _xq) fixed (float* xd = _xd)
+            fixed (sbyte* xq = _xq) fixed (float* xd = _xd) fixed (int* xs = _xs)
                 for (int r = start; r < end; r++)
                 {
                     byte* row = w.Data + (long)r * w.RowBytes;
                     for (int t = 0; t < _tokens; t++)
-                        y[(long)t * rows + r] = IntegerDot.Dot(w.Type, row, xq + (long)t * cols, xd + (long)t * cols / 32, cols);
+                        y[(long)t * rows + r] = IntegerDot.Dot(w.Type, row, xq + (long)t * cols, xd + (long)t * cols / 32, xs + (long)t * cols / 32, cols);
                 }
             return;
         }

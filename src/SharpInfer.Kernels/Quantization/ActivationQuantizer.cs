@@ -15,7 +15,8 @@ public static class ActivationQuantizer
     /// <param name="x">[n] values, n a multiple of 32.</param>
     /// <param name="quants">[n] int8 values.</param>
     /// <param name="scales">[n / 32] block scales.</param>
-    public static void Quantize(ReadOnlySpan<float> x, Span<sbyte> quants, Span<float> scales)
+    /// <param name="sums">[n / 32] sums of each block's int8 values, or empty when not wanted.</param>
+    public static void Quantize(ReadOnlySpan<float> x, Span<sbyte> quants, Span<float> scales, Span<int> sums = default)
     {
         int blocks = x.Length / BlockSize;
         if (x.Length % BlockSize != 0 || quants.Length < x.Length || scales.Length < blocks)
@@ -40,10 +41,16 @@ public static class ActivationQuantizer
                 var i3 = Vector256.ConvertToInt32(Vector256.Round(v3 * scale));
                 var q = Vector256.Narrow(Vector256.Narrow(i0, i1), Vector256.Narrow(i2, i3));
                 q.StoreUnsafe(ref quants[b * BlockSize]);
+                if (!sums.IsEmpty) sums[b] = Vector256.Sum((i0 + i1) + (i2 + i3));
             }
             return;
         }
-        for (int b = 0; b < blocks; b++) QuantizeBlockScalar(x.Slice(b * BlockSize, BlockSize), quants.Slice(b * BlockSize, BlockSize), out scales[b]);
+        for (int b = 0; b < blocks; b++)
+        {
+            var q = quants.Slice(b * BlockSize, BlockSize);
+            QuantizeBlockScalar(x.Slice(b * BlockSize, BlockSize), q, out scales[b]);
+            if (!sums.IsEmpty) { int s = 0; foreach (sbyte v in q) s += v; sums[b] = s; }
+        }
     }
 
     /// <summary>The scalar definition of one block (same results as the vector path).</summary>

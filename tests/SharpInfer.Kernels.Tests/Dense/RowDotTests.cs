@@ -115,11 +115,13 @@ public unsafe class IntegerDotTests
             Quantize.Row(type, w, row);
             var q = new sbyte[n];
             var d = new float[blocks];
-            ActivationQuantizer.Quantize(x, q, d);
-            fixed (byte* r = row) fixed (sbyte* qp = q) fixed (float* dp = d)
+            var sums = new int[blocks];
+            ActivationQuantizer.Quantize(x, q, d, sums);
+            for (int b = 0; b < blocks; b++) Assert.Equal(q.AsSpan(b * 32, 32).ToArray().Sum(v => (int)v), sums[b]);
+            fixed (byte* r = row) fixed (sbyte* qp = q) fixed (float* dp = d) fixed (int* sp = sums)
             {
                 float scalar = IntegerDot.Scalar(type, r, qp, dp, blocks);
-                float fast = IntegerDot.Dot(type, r, qp, dp, n);
+                float fast = IntegerDot.Dot(type, r, qp, dp, sp, n);
                 double magnitude = 0;
                 var wd = new float[n];
                 Dequantize.Row(type, row, wd);

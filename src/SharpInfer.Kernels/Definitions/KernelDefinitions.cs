@@ -110,7 +110,7 @@ public static class KernelDefinitions
                 ["q"] = TensorSpec.Of(dtype, "num_tokens", "num_qo_heads", "head_dim"),
                 ["k"] = TensorSpec.Of(dtype, "num_tokens", "num_kv_heads", "head_dim"),
                 ["cos_sin_cache"] = TensorSpec.Of(DType.Float32, "max_seq_len", "head_dim") with { Description = "First half of the last dim is cos, second half sin." },
-                ["positions"] = TensorSpec.Of(DType.Int64, "num_tokens"),
+                ["positions"] = TensorSpec.Of(DType.Int32, "num_tokens"),
             },
             Outputs = new() { ["q_out"] = TensorSpec.Of(dtype, "num_tokens", "num_qo_heads", "head_dim"), ["k_out"] = TensorSpec.Of(dtype, "num_tokens", "num_kv_heads", "head_dim") },
             Reference = $"import torch\n\n@torch.no_grad()\ndef run(q, k, cos_sin_cache, positions):\n    d = {d}\n    cos, sin = cos_sin_cache[positions].chunk(2, dim=-1)\n    cos, sin = cos.unsqueeze(-2), sin.unsqueeze(-2)\n\n    def rotate(x):\n{rotate}\n\n    return rotate(q.to(torch.float32)).to(q.dtype), rotate(k.to(torch.float32)).to(k.dtype)",

@@ -14,7 +14,7 @@ public class BenchKernelsCommandTests
         var root = new RootCommand { bench };
         var output = new StringWriter();
         var error = new StringWriter();
-        int code = CliRunner.Run(root, ["bench", "kernels", "--iterations", "2", "--warmup", "1", "--bandwidth-mib", "8", "--threads", "2", .. args], output, error);
+        int code = CliRunner.Run(root, ["bench", "kernels", "--iterations", "2", "--warmup", "1", "--warmup-ms", "0", "--prefill-tokens", "3", "--bandwidth-mib", "8", "--threads", "2", .. args], output, error);
         return (code, output.ToString(), error.ToString());
     }
 

@@ -24,8 +24,9 @@ public static class BenchKernelsCommand
 
     private static readonly ModelShape[] Models =
     [
-        new("SmolLM2-135M", 576, 1536, 9, 3, 64, 49152, [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K]),
-        new("TinyLlama-1.1B", 2048, 5632, 32, 4, 64, 32000, [GgmlType.Q8_0, GgmlType.Q4_K]),
+        // SmolLM2's 576 columns are not a multiple of the K-quants' 256: its GGUFs use Q8_0 / Q4_0 / Q5_0 there.
+        new("SmolLM2-135M", 576, 1536, 9, 3, 64, 49152, [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0, GgmlType.Q4_0]),
+        new("TinyLlama-1.1B", 2048, 5632, 32, 4, 64, 32000, [GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K]),
     ];
 
     /// <summary>Definitions of the default run, each with the heads used where its name does not fix them.</summary>
@@ -56,17 +57,19 @@ public static class BenchKernelsCommand
         var threads = new Option<int>("--threads", "-t") { Description = "Worker threads (default: all cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var iterations = new Option<int>("--iterations", "-n") { Description = "Timed runs per solution (median reported; fewer when a run is slow)", DefaultValueFactory = _ => 20 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs before timing", DefaultValueFactory = _ => 3 };
+        var warmupMs = new Option<int>("--warmup-ms") { Description = "Keep warming up at least this long, so the JIT's tier-1 code is what gets timed", DefaultValueFactory = _ => 150 };
+        var prefillTokens = new Option<int>("--prefill-tokens") { Description = "Query tokens of the prefill attention request", DefaultValueFactory = _ => 64 };
         var tokens = new Option<int>("--tokens") { Description = "Rows M / batch size (decode: requests; prefill: query tokens)", DefaultValueFactory = _ => 1 };
         var kvLength = new Option<int>("--kv-len") { Description = "Keys per request for attention", DefaultValueFactory = _ => 512 };
         var bandwidthMiB = new Option<int>("--bandwidth-mib") { Description = "Buffer of the read-bandwidth probe (MiB)", DefaultValueFactory = _ => 256 };
         var json = new Option<bool>("--json") { Description = "Print a JSON array of FlashInfer Trace records instead of a table" };
         var command = new Command("kernels", "Benchmark every kernel solution against its float64 reference and the machine's memory bandwidth")
         {
-            definition, filter, threads, iterations, warmup, tokens, kvLength, bandwidthMiB, json,
+            definition, filter, threads, iterations, warmup, warmupMs, tokens, prefillTokens, kvLength, bandwidthMiB, json,
         };
         command.SetAction(parse =>
         {
-            var settings = new Settings(parse.GetValue(threads), parse.GetValue(iterations), parse.GetValue(warmup), parse.GetValue(tokens), parse.GetValue(kvLength), parse.GetValue(bandwidthMiB));
+            var settings = new Settings(parse.GetValue(threads), parse.GetValue(iterations), parse.GetValue(warmup), parse.GetValue(warmupMs), parse.GetValue(tokens), parse.GetValue(prefillTokens), parse.GetValue(kvLength), parse.GetValue(bandwidthMiB));
             settings.Validate();
             var selected = Select(parse.GetValue(definition), parse.GetValue(filter));
             var output = parse.InvocationConfiguration.Output;
@@ -80,13 +83,15 @@ public static class BenchKernelsCommand
         return command;
     }
 
-    private sealed record Settings(int Threads, int Iterations, int Warmup, int Tokens, int KvLength, int BandwidthMiB)
+    private sealed record Settings(int Threads, int Iterations, int Warmup, int WarmupMs, int Tokens, int PrefillTokens, int KvLength, int BandwidthMiB)
     {
         public void Validate()
         {
             if (Threads < 1) throw new CliInputException($"--threads must be at least 1, not {Threads}");
             if (Iterations < 1) throw new CliInputException($"--iterations must be at least 1, not {Iterations}");
             if (Warmup < 0) throw new CliInputException($"--warmup must not be negative, not {Warmup}");
+            if (WarmupMs < 0) throw new CliInputException($"--warmup-ms must not be negative, not {WarmupMs}");
+            if (PrefillTokens < 1) throw new CliInputException($"--prefill-tokens must be at least 1, not {PrefillTokens}");
             if (Tokens < 1) throw new CliInputException($"--tokens must be at least 1, not {Tokens}");
             if (KvLength < 1) throw new CliInputException($"--kv-len must be at least 1, not {KvLength}");
             if (BandwidthMiB < 1) throw new CliInputException($"--bandwidth-mib must be at least 1, not {BandwidthMiB}");
@@ -126,8 +131,8 @@ public static class BenchKernelsCommand
         foreach (var (shape, heads) in selected)
         {
             progress?.Write($"\r{shape.Name,-60}");
-            using var bench = KernelBenchCase.Create(shape, context, settings.Tokens, settings.KvLength, heads);
-            double referenceMs = Time(bench.ComputeReference, Math.Min(3, settings.Iterations), 0);
+            using var bench = KernelBenchCase.Create(shape, context, shape.Op == OpKind.GqaPagedPrefill ? settings.PrefillTokens : settings.Tokens, settings.KvLength, heads);
+            double referenceMs = Time(bench.ComputeReference, Math.Min(3, settings.Iterations), 0, 0);
             var workload = new Workload { Uuid = Guid.NewGuid().ToString(), Axes = bench.VarAxes, Inputs = new(KernelDefinitions.Create(shape).Inputs.Keys.Select(k => KeyValuePair.Create(k, WorkloadInput.Random))) };
             foreach (var solution in registry.Runnable(shape))
             {
@@ -136,7 +141,7 @@ public static class BenchKernelsCommand
                 try
                 {
                     check = bench.Check(solution);
-                    if (check.Status == EvaluationStatus.Passed) latency = Time(() => bench.Run(solution), settings.Iterations, settings.Warmup);
+                    if (check.Status == EvaluationStatus.Passed) latency = Time(() => bench.Run(solution), settings.Iterations, settings.Warmup, settings.WarmupMs);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
@@ -179,9 +184,10 @@ public static class BenchKernelsCommand
     }
 
     /// <summary>Median milliseconds of <paramref name="iterations"/> runs after <paramref name="warmup"/>; fewer runs (at least 3) when one takes long.</summary>
-    private static double Time(Action action, int iterations, int warmup)
+    private static double Time(Action action, int iterations, int warmup, int warmupMs)
     {
-        for (int i = 0; i < warmup; i++) action();
+        long warmupEnd = Stopwatch.GetTimestamp() + Stopwatch.Frequency * warmupMs / 1000;
+        for (int i = 0; i < warmup || (warmup > 0 && Stopwatch.GetTimestamp() < warmupEnd); i++) action();
         var times = new List<double>(iterations);
         long budgetEnd = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 4; // about 0.25 s per solution
         for (int i = 0; i < iterations; i++)
@@ -198,9 +204,10 @@ public static class BenchKernelsCommand
     private static void WriteTable(TextWriter output, List<Row> rows, double bandwidth, Settings settings)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), ColorSystem = ColorSystemSupport.NoColors });
-        console.Profile.Width = Math.Max(console.Profile.Width, 180); // never wrap definition names
+        console.Profile.Width = Math.Max(console.Profile.Width, 200); // never wrap definition names
         var inv = CultureInfo.InvariantCulture;
-        console.WriteLine($"{Hardware()}, {settings.Threads} threads; STREAM-like read: {bandwidth.ToString("F1", inv)} GB/s; tokens {settings.Tokens}, kv-len {settings.KvLength}; atol = rtol = {KernelBenchCase.Atol.ToString(inv)}");
+        console.WriteLine($"{Hardware()}, {settings.Threads} threads; STREAM-like read: {bandwidth.ToString("F1", inv)} GB/s; tokens {settings.Tokens}, prefill tokens {settings.PrefillTokens}, kv-len {settings.KvLength}; atol = rtol = {KernelBenchCase.Atol.ToString(inv)}");
+        console.WriteLine("GB/s counts the bytes a call must move; inputs that fit in cache can exceed the DRAM read figure. x scalar: the scalar solution's latency / this one's; x ref: the float64 reference's.");
         var table = new Table().Border(TableBorder.Simple)
             .AddColumn("definition").AddColumn("solution").AddColumn("isa").AddColumn("status")
             .AddColumn(new TableColumn("max abs").RightAligned()).AddColumn(new TableColumn("max rel").RightAligned())

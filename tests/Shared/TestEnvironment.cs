@@ -46,5 +46,15 @@ internal static class TestEnvironment
         return null;
     }
 
+    /// <summary>Path of a shared folder, or null when absent outside CI (as <see cref="SharedFile"/>).</summary>
+    public static string? SharedFolder(params string[] relative)
+    {
+        string? root = SharedDirectory;
+        string? path = root == null ? null : Path.Combine([root, .. relative]);
+        if (path != null && Directory.Exists(path)) return path;
+        if (IsCi) throw new DirectoryNotFoundException($"shared folder missing under CI: {Path.Combine(relative)} (set SHARPINFER_MODELS)");
+        return null;
+    }
+
     public static string? Model(string fileName) => SharedFile("models", fileName);
 }

@@ -200,14 +200,23 @@ internal sealed unsafe class GemmCase : KernelBenchCase
         Bytes = rowBytes * n + sizeof(float) * ((long)tokens * k + (long)tokens * n);
     }
 
-    public override void ComputeReference() => _reference = ReferenceKernels.Gemm(_w, _a, _m);
+    private double[] _quantizedReference = [];
+    private bool _lastRunQuantized;
+
+    public override void ComputeReference()
+    {
+        _reference = ReferenceKernels.Gemm(_w, _a, _m);
+        if (IntegerDot.IsSupported(_w.Type)) _quantizedReference = ReferenceKernels.Gemm(_w, _a, _m, quantizeActivations: true);
+    }
 
     public override void Run(KernelSolution solution)
     {
+        _lastRunQuantized = solution.QuantizesActivations;
         fixed (float* a = _a, c = _c) solution.Get<GemmKernel>()(_context, _w, a, c, _m);
     }
 
-    protected override double[] Reference => _reference;
+    /// <summary>The reference of the solution run last: int8 solutions are judged on quantized activations.</summary>
+    protected override double[] Reference => _lastRunQuantized ? _quantizedReference : _reference;
     protected override ReadOnlySpan<float> Output => _c;
     public override void Dispose() => NativeMemory.AlignedFree(_weights);
 }

@@ -46,6 +46,13 @@ internal static unsafe class BuiltInSolutions
             bool Supports(KernelShape s) => s.WeightType == type && s["K"] % GgmlTypeInfo.BlockSize(type) == 0;
             r.Register(new($"gemm_{t}_matmul", OpKind.Gemm, Isa.Avx2, new GemmKernel(MatMulGemm), Supports) { Description = $"MatMul.Run: RowDot over {t} rows for one token, dequantize-once rows for several." });
             r.Register(new($"gemm_{t}_scalar", OpKind.Gemm, Isa.Scalar, new GemmKernel(ScalarGemmKernel), Supports) { Description = "Dequantize each row, then scalar dot products." });
+            if (IntegerDot.IsSupported(type))
+                r.Register(new($"gemm_{t}_int8", OpKind.Gemm, Isa.Avx2, new GemmKernel(IntegerGemm), Supports)
+                {
+                    Description = "Activations quantized to int8 blocks; maddubs/madd integer dots (AVX-512BW, AVX2, scalar).",
+                    QuantizesActivations = true,
+                    Priority = 1, // what the engine runs for decode
+                });
         }
 
         // attention: the engine's PagedAttention (HND pages, TensorPrimitives dots), decode and prefill.
@@ -81,6 +88,8 @@ internal static unsafe class BuiltInSolutions
     }
 
     private static void MatMulGemm(KernelContext context, in WeightMatrix b, float* a, float* c, int m) => context.MatMul.Run(b, a, c, m);
+
+    private static void IntegerGemm(KernelContext context, in WeightMatrix b, float* a, float* c, int m) => context.IntegerMatMul.Run(b, a, c, m);
 
     private static void ScalarGemmKernel(KernelContext context, in WeightMatrix b, float* a, float* c, int m) => context.ScalarGemm.Run(b, a, c, m);
 

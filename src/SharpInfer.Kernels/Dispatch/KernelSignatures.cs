@@ -43,7 +43,11 @@ public sealed class KernelContext(WorkerPool pool)
     private ScalarGemm? _scalarGemm;
 
     public WorkerPool Pool { get; } = pool;
-    internal MatMul MatMul => _matMul ??= new MatMul(Pool);
+    private MatMul? _integerMatMul;
+    /// <summary>Float activations for every weight type.</summary>
+    internal MatMul MatMul => _matMul ??= new MatMul(Pool) { QuantizeActivations = false };
+    /// <summary>Int8 activations with Q8_0/Q4_0 weights, whatever the token count.</summary>
+    internal MatMul IntegerMatMul => _integerMatMul ??= new MatMul(Pool) { QuantizeActivations = true, IntegerPathMaxTokens = int.MaxValue };
     internal PagedAttention Attention => _attention ??= new PagedAttention(Pool);
     internal ScalarGemm ScalarGemm => _scalarGemm ??= new ScalarGemm(Pool);
 }

@@ -15,6 +15,11 @@ public sealed class KernelSolution
     public Isa Isa { get; }
     public string Author { get; init; } = SharpInferAuthor;
     public string Description { get; init; } = "";
+    /// <summary>
+    /// The solution multiplies int8-quantized activations (gemm over Q8_0/Q4_0): it is judged against a float64
+    /// reference that quantizes the activations the same way.
+    /// </summary>
+    public bool QuantizesActivations { get; init; }
     /// <summary>Breaks ties between solutions of the same ISA (higher wins).</summary>
     public int Priority { get; init; }
     /// <summary>The delegate; see <see cref="Get{T}"/>.</summary>

@@ -71,9 +71,10 @@ public static class ReferenceKernels
     }
 
     /// <summary>C [m, N] = A [m, K] @ B.T with B's rows dequantized exactly (ggml's rules) and the products summed in float64.</summary>
-    public static double[] Gemm(in WeightMatrix b, ReadOnlySpan<float> a, int m)
+    public static double[] Gemm(in WeightMatrix b, ReadOnlySpan<float> a, int m, bool quantizeActivations = false)
     {
         int n = b.Rows, k = b.Columns;
+        if (quantizeActivations) a = QuantizedActivations(a, k);
         var c = new double[(long)m * n];
         var row = new float[k];
         for (int r = 0; r < n; r++)
@@ -88,5 +89,17 @@ public static class ReferenceKernels
             }
         }
         return c;
+    }
+
+    /// <summary>Activations as the integer gemm sees them: each row quantized to int8 blocks, then dequantized.</summary>
+    public static float[] QuantizedActivations(ReadOnlySpan<float> a, int k)
+    {
+        var q = new sbyte[a.Length];
+        var d = new float[a.Length / 32];
+        for (int t = 0; t < a.Length / k; t++)
+            SharpInfer.Kernels.Quantization.ActivationQuantizer.Quantize(a.Slice(t * k, k), q.AsSpan(t * k, k), d.AsSpan(t * k / 32, k / 32));
+        var result = new float[a.Length];
+        for (int i = 0; i < a.Length; i++) result[i] = q[i] * d[i / 32];
+        return result;
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SharpInfer.Cli.Commands;
 
 namespace SharpInfer.Cli.Commands.Bench;
 
@@ -7,8 +8,9 @@ public static class BenchCommand
 {
     public static Command Create()
     {
-        var bench = new Command("bench", "Benchmarks: decode throughput by batch size (more with the kernels work)");
+        var bench = new Command("bench", "Benchmarks: kernels against their references and the memory bandwidth, decode throughput by batch size");
         bench.Subcommands.Add(BenchDecodeCommand.Create());
+        bench.Subcommands.Add(BenchKernelsCommand.Create());
         return bench;
     }
 }

@@ -1,0 +1,152 @@
+namespace SharpInfer.Kernels.Attention;
+
+/// <summary>
+/// One work item of batch attention: the query rows of one (request, KV head, query tile) against one KV chunk, by
+/// FlashAttention's online softmax in base 2 (one pass over K/V in blocks of <see cref="AttentionSimd.BlockKeys"/>).
+/// Rows are (token, query head of the group) pairs, row r = token * group + head, so the g query heads sharing a KV
+/// head see each K/V row while it is in L1. Writes the normalised output and the base-2 LSE of its rows.
+/// </summary>
+internal static unsafe class AttentionKernel
+{
+    private const float Log2E = 1.44269504088896341f;
+    private const int Bk = AttentionSimd.BlockKeys;
+
+    /// <summary>Floats of scratch one thread needs for items of up to <paramref name="maxRows"/> rows.</summary>
+    public static long ScratchFloats(int maxRows, int headDim) => 2L * maxRows * headDim + (long)maxRows * Bk + 2L * maxRows + 4L * Bk + 3L * maxRows + 16;
+
+    /// <summary>The geometry of one item.</summary>
+    public struct Item
+    {
+        public int Request, QoLength, KvLength;
+        public int QueryIndex;   // index in the request of the tile's first token
+        public int Tokens;       // tokens of the tile
+        public int KvHead;
+        public int ChunkStart, ChunkEnd; // keys [ChunkStart, ChunkEnd) of the request
+    }
+
+    /// <param name="pages">the request's physical pages in order.</param>
+    /// <param name="q">query of the tile's first token, head KvHead*group: rows of [headDim], token stride <paramref name="qTokenStride"/> floats.</param>
+    /// <param name="o">output row of the same (token, head), token stride <paramref name="oTokenStride"/>.</param>
+    /// <param name="lse">LSE of the same (token, head), token stride <paramref name="lseTokenStride"/>; null to skip.</param>
+    /// <param name="scratch">[<see cref="ScratchFloats"/>(maxRows, headDim)] owned by the calling thread for this item.</param>
+    public static void Run<TVariant>(in TVariant variant, in PagedKvView kv, int* pages, in Item item, int group,
+        float* q, long qTokenStride, float* o, long oTokenStride, float* lse, long lseTokenStride, float* scratch, int maxRows)
+        where TVariant : struct, IAttentionVariant
+    {
+        int d = kv.HeadDim, rows = item.Tokens * group, pageSize = kv.PageSize, kvHead = item.KvHead;
+        float* qs = scratch;                    // [rows, d] scaled queries
+        float* acc = qs + maxRows * d;          // [rows, d] unnormalised outputs
+        float* s = acc + maxRows * d;           // [rows, Bk] scores, then probabilities
+        float* m = s + maxRows * Bk;            // [rows] running max (base 2)
+        float* l = m + maxRows;                 // [rows] running sum
+        nint* keyRows = (nint*)(l + maxRows);   // [Bk]
+        nint* valueRows = keyRows + Bk;         // [Bk]
+        int* rowStart = (int*)(valueRows + Bk); // [tokens] first visible key in the chunk
+        int* rowEnd = rowStart + maxRows;       // [tokens]
+        int* live = rowEnd + maxRows;           // [rows] 1 when the row has a visible key in the current block
+
+        // Logits in base 2: SmScale*log2(e) folded into q unless the variant transforms the natural-log logit.
+        float qScale = variant.HasLogitsTransform ? variant.SmScale : variant.SmScale * Log2E;
+        for (int t = 0; t < item.Tokens; t++)
+            for (int g = 0; g < group; g++)
+                AttentionSimd.Scale(qs + (t * group + g) * d, q + t * qTokenStride + g * d, qScale, d);
+        new Span<float>(acc, rows * d).Clear();
+        for (int r = 0; r < rows; r++) { m[r] = float.NegativeInfinity; l[r] = 0; }
+
+        int lo = int.MaxValue, hi = int.MinValue;
+        for (int t = 0; t < item.Tokens; t++)
+        {
+            variant.VisibleKeys(item.QueryIndex + t, item.QoLength, item.KvLength, out int start, out int end);
+            start = Math.Max(start, item.ChunkStart);
+            end = Math.Min(end, item.ChunkEnd);
+            rowStart[t] = start; rowEnd[t] = end;
+            if (start < end) { lo = Math.Min(lo, start); hi = Math.Max(hi, end); }
+        }
+
+        for (int j0 = lo; j0 < hi; j0 += Bk)
+        {
+            int n = Math.Min(Bk, hi - j0);
+            for (int jj = 0; jj < n; jj++)
+            {
+                int j = j0 + jj, page = pages[j / pageSize], entry = j % pageSize;
+                keyRows[jj] = (nint)kv.KeyRow(page, entry, kvHead);
+                valueRows[jj] = (nint)kv.ValueRow(page, entry, kvHead);
+            }
+
+            // Scores, four rows against the whole block at a time: the block's K rows (<= 32 x D) stay in L1 while
+            // every row of the tile passes, and each K load feeds four dot products.
+            int r4 = 0;
+            for (; r4 + 4 <= rows; r4 += 4)
+            {
+                float* q0 = qs + r4 * d;
+                for (int jj = 0; jj < n; jj++)
+                {
+                    AttentionSimd.Dot4(q0, q0 + d, q0 + 2 * d, q0 + 3 * d, (float*)keyRows[jj], d, out float s0, out float s1, out float s2, out float s3);
+                    s[r4 * Bk + jj] = s0; s[(r4 + 1) * Bk + jj] = s1; s[(r4 + 2) * Bk + jj] = s2; s[(r4 + 3) * Bk + jj] = s3;
+                }
+            }
+            for (; r4 < rows; r4++)
+                for (int jj = 0; jj < n; jj++) s[r4 * Bk + jj] = AttentionSimd.Dot(qs + r4 * d, (float*)keyRows[jj], d);
+
+            // Variant hooks, mask, then the online-softmax update of each row.
+            for (int t = 0; t < item.Tokens; t++)
+            {
+                int start = rowStart[t], end = rowEnd[t], queryIndex = item.QueryIndex + t;
+                bool anyVisible = start < end && start < j0 + n && end > j0;
+                bool wholeBlock = start <= j0 && end >= j0 + n;
+                for (int g = 0; g < group; g++)
+                {
+                    int r = t * group + g;
+                    float* sr = s + r * Bk;
+                    live[r] = 0;
+                    if (!anyVisible) continue;
+                    if (variant.HasLogitsTransform)
+                    {
+                        int head = kvHead * group + g, position = item.KvLength - item.QoLength + queryIndex;
+                        for (int jj = 0; jj < n; jj++) sr[jj] = variant.TransformLogit(sr[jj], head, position, j0 + jj) * Log2E;
+                    }
+                    for (int jj = n; jj < Bk; jj++) sr[jj] = float.NegativeInfinity;
+                    if (!wholeBlock)
+                        for (int jj = 0; jj < n; jj++)
+                            if (j0 + jj < start || j0 + jj >= end) sr[jj] = float.NegativeInfinity;
+                    if (variant.HasCustomMask)
+                        for (int jj = 0; jj < n; jj++)
+                            if (!variant.IsVisible(item.Request, queryIndex, j0 + jj, item.QoLength, item.KvLength)) sr[jj] = float.NegativeInfinity;
+
+                    float blockMax = AttentionSimd.BlockMax(sr);
+                    if (float.IsNegativeInfinity(blockMax)) continue;
+                    float mNew = MathF.Max(m[r], blockMax);
+                    float alpha = AttentionSimd.Exp2(m[r] - mNew); // 0 while the row was empty
+                    float sum = AttentionSimd.BlockExp2(sr, mNew);
+                    l[r] = l[r] * alpha + sum;
+                    if (alpha != 1f) AttentionSimd.Scale(acc + r * d, acc + r * d, alpha, d);
+                    m[r] = mNew;
+                    live[r] = 1;
+                }
+            }
+
+            for (int r = 0; r < rows; r++)
+                if (live[r] != 0) AttentionSimd.AccumulateWeightedRows(acc + r * d, s + r * Bk, valueRows, n, d);
+        }
+
+        // Normalise; a row that saw no key is the empty state (0, -inf).
+        for (int t = 0; t < item.Tokens; t++)
+            for (int g = 0; g < group; g++)
+            {
+                int r = t * group + g;
+                float* dst = o + t * oTokenStride + g * d;
+                float rowLse;
+                if (l[r] > 0)
+                {
+                    AttentionSimd.Scale(dst, acc + r * d, 1f / l[r], d);
+                    rowLse = m[r] + MathF.Log2(l[r]);
+                }
+                else
+                {
+                    new Span<float>(dst, d).Clear();
+                    rowLse = float.NegativeInfinity;
+                }
+                if (lse != null) lse[t * lseTokenStride + g] = rowLse;
+            }
+    }
+}

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace SharpInfer.Kernels.Attention;
 
 /// <summary>
@@ -29,6 +31,8 @@ internal static unsafe class AttentionKernel
     /// <param name="o">output row of the same (token, head), token stride <paramref name="oTokenStride"/>.</param>
     /// <param name="lse">LSE of the same (token, head), token stride <paramref name="lseTokenStride"/>; null to skip.</param>
     /// <param name="scratch">[<see cref="ScratchFloats"/>(maxRows, headDim)] owned by the calling thread for this item.</param>
+    // Fully optimised from the first call: a step's first layers must not run tier-0 code.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TVariant>(in TVariant variant, in PagedKvView kv, int* pages, in Item item, int group,
         float* q, long qTokenStride, float* o, long oTokenStride, float* lse, long lseTokenStride, float* scratch, int maxRows)
         where TVariant : struct, IAttentionVariant
@@ -39,11 +43,12 @@ internal static unsafe class AttentionKernel
         float* s = acc + maxRows * d;           // [rows, Bk] scores, then probabilities
         float* m = s + maxRows * Bk;            // [rows] running max (base 2)
         float* l = m + maxRows;                 // [rows] running sum
-        nint* keyRows = (nint*)(l + maxRows);   // [Bk]
+        nint* keyRows = (nint*)(l + maxRows);   // [Bk] K row of each key of the block
         nint* valueRows = keyRows + Bk;         // [Bk]
         int* rowStart = (int*)(valueRows + Bk); // [tokens] first visible key in the chunk
         int* rowEnd = rowStart + maxRows;       // [tokens]
         int* live = rowEnd + maxRows;           // [rows] 1 when the row has a visible key in the current block
+        float* pair = (float*)(live + maxRows); // [8] scores of four rows and two keys
 
         // Logits in base 2: SmScale*log2(e) folded into q unless the variant transforms the natural-log logit.
         float qScale = variant.HasLogitsTransform ? variant.SmScale : variant.SmScale * Log2E;
@@ -65,28 +70,32 @@ internal static unsafe class AttentionKernel
 
         for (int j0 = lo; j0 < hi; j0 += Bk)
         {
+            // No software prefetch: a head's page is contiguous, the hardware prefetcher follows it, and prefetching
+            // the next block (all at once, or a key pair at a time during the scores) measured no faster.
             int n = Math.Min(Bk, hi - j0);
-            for (int jj = 0; jj < n; jj++)
-            {
-                int j = j0 + jj, page = pages[j / pageSize], entry = j % pageSize;
-                keyRows[jj] = (nint)kv.KeyRow(page, entry, kvHead);
-                valueRows[jj] = (nint)kv.ValueRow(page, entry, kvHead);
-            }
+            GatherRows(kv, pages, kvHead, j0, n, keyRows, valueRows);
+            nint* blockKeys = keyRows, blockValues = valueRows;
 
-            // Scores, four rows against the whole block at a time: the block's K rows (<= 32 x D) stay in L1 while
-            // every row of the tile passes, and each K load feeds four dot products.
+            // Scores, four rows against the whole block at a time, keys in pairs: the block's K rows (<= 32 x D)
+            // stay in L1 while every row of the tile passes, and each K load feeds four dot products.
             int r4 = 0;
             for (; r4 + 4 <= rows; r4 += 4)
             {
                 float* q0 = qs + r4 * d;
-                for (int jj = 0; jj < n; jj++)
+                int jj = 0;
+                for (; jj + 2 <= n; jj += 2)
                 {
-                    AttentionSimd.Dot4(q0, q0 + d, q0 + 2 * d, q0 + 3 * d, (float*)keyRows[jj], d, out float s0, out float s1, out float s2, out float s3);
-                    s[r4 * Bk + jj] = s0; s[(r4 + 1) * Bk + jj] = s1; s[(r4 + 2) * Bk + jj] = s2; s[(r4 + 3) * Bk + jj] = s3;
+                    AttentionSimd.Dot4x2(q0, q0 + d, q0 + 2 * d, q0 + 3 * d, (float*)blockKeys[jj], (float*)blockKeys[jj + 1], d, pair);
+                    for (int i = 0; i < 4; i++) { s[(r4 + i) * Bk + jj] = pair[i]; s[(r4 + i) * Bk + jj + 1] = pair[4 + i]; }
+                }
+                if (jj < n)
+                {
+                    AttentionSimd.Dot4(q0, q0 + d, q0 + 2 * d, q0 + 3 * d, (float*)blockKeys[jj], d, pair);
+                    for (int i = 0; i < 4; i++) s[(r4 + i) * Bk + jj] = pair[i];
                 }
             }
             for (; r4 < rows; r4++)
-                for (int jj = 0; jj < n; jj++) s[r4 * Bk + jj] = AttentionSimd.Dot(qs + r4 * d, (float*)keyRows[jj], d);
+                for (int jj = 0; jj < n; jj++) s[r4 * Bk + jj] = AttentionSimd.Dot(qs + r4 * d, (float*)blockKeys[jj], d);
 
             // Variant hooks, mask, then the online-softmax update of each row.
             for (int t = 0; t < item.Tokens; t++)
@@ -125,8 +134,16 @@ internal static unsafe class AttentionKernel
                 }
             }
 
+            // P.V, two live rows at a time so that each V load feeds two rows.
+            int pending = -1;
             for (int r = 0; r < rows; r++)
-                if (live[r] != 0) AttentionSimd.AccumulateWeightedRows(acc + r * d, s + r * Bk, valueRows, n, d);
+            {
+                if (live[r] == 0) continue;
+                if (pending < 0) { pending = r; continue; }
+                AttentionSimd.AccumulateWeightedRows2(acc + pending * d, acc + r * d, s + pending * Bk, s + r * Bk, blockValues, n, d);
+                pending = -1;
+            }
+            if (pending >= 0) AttentionSimd.AccumulateWeightedRows(acc + pending * d, s + pending * Bk, blockValues, n, d);
         }
 
         // Normalise; a row that saw no key is the empty state (0, -inf).
@@ -148,5 +165,20 @@ internal static unsafe class AttentionKernel
                 }
                 if (lse != null) lse[t * lseTokenStride + g] = rowLse;
             }
+    }
+
+    // Pointers to the K and V rows of keys [j0, j0 + n) of the request, one division per block.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GatherRows(in PagedKvView kv, int* pages, int kvHead, int j0, int n, nint* keyRows, nint* valueRows)
+    {
+        int pageSize = kv.PageSize;
+        int pageSlot = j0 / pageSize, entry = j0 - pageSlot * pageSize;
+        for (int jj = 0; jj < n; jj++)
+        {
+            float* k = kv.KeyRow(pages[pageSlot], entry, kvHead), v = kv.ValueRow(pages[pageSlot], entry, kvHead);
+            keyRows[jj] = (nint)k;
+            valueRows[jj] = (nint)v;
+            if (++entry == pageSize) { entry = 0; pageSlot++; }
+        }
     }
 }

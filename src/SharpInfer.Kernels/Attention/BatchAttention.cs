@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using SharpInfer.Kernels.Threading;
 
 namespace SharpInfer.Kernels.Attention;
@@ -204,6 +205,7 @@ public sealed unsafe class BatchAttention
         public void Execute(int index) => owner.Merge(index);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RunList<TVariant>(int list, in TVariant variant) where TVariant : struct, IAttentionVariant
     {
         var table = _table!;
@@ -236,6 +238,7 @@ public sealed unsafe class BatchAttention
     }
 
     // Merges the partial states of one split (tile, head) into the output, chunk 0 first: a fixed order, so fixed bits.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Merge(int index)
     {
         ref readonly var task = ref _merges[index];

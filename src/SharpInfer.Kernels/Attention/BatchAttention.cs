@@ -55,9 +55,13 @@ public sealed unsafe class BatchAttention
     private float[] _partialLse = [];  // [partial rows]
     private float[] _scratch = [];     // [lists, scratch floats]
     private long _scratchFloats;
-    private long[] _sortKeys = new long[16];
-    private long[] _loads = [];
-    private int[] _heap = [];
+    // Scheduling scratch.
+    private long[] _sortKeys = new long[16]; // (cost, item) keys of the largest-first order
+    private int[] _order = new int[16];      // items in assignment order
+    private int[] _owner = new int[16];      // thread of each item
+    private long[] _loads = [];              // [lists] assigned cost per thread
+    private int[] _heap = [];                // [lists] min-heap of threads by (load, id)
+    private int[] _fill = [];                // [lists] next free slot of each list
 
     // Arguments of the current Run, read by the workers.
     private PagedKvView _kv;
@@ -264,53 +268,45 @@ public sealed unsafe class BatchAttention
         }
     }
 
-    // Static schedule: item lists per thread, so a plan is replayable.
+    // Static schedule: an item list per thread, fixed by the plan, so a plan is replayable.
     private void Schedule(bool balanced)
     {
         int lists = _lists, n = _itemCount;
         Grow(ref _listItems, n);
-        if (_listIndptr.Length != lists + 1) _listIndptr = new int[lists + 1];
+        Grow(ref _owner, n);
+        Grow(ref _order, n);
         Grow(ref _sortKeys, n);
-        if (_loads.Length < lists) { _loads = new long[lists]; _heap = new int[lists]; }
-        Array.Clear(_listIndptr);
-        // owner of item i kept in _sortKeys' low bits after the sort; first compute the owner per item into a temp.
-        var owner = _listItems; // reused: owner[i] for item i, rewritten below into list order
+        if (_listIndptr.Length != lists + 1) _listIndptr = new int[lists + 1];
+        if (_loads.Length < lists) { _loads = new long[lists]; _heap = new int[lists]; _fill = new int[lists]; }
         if (balanced)
         {
-            // Largest first (ties by item id: all keys distinct, so the unstable sort is deterministic) ...
+            // Largest first (ties by item id: all keys differ, so the unstable sort is deterministic) ...
             for (int i = 0; i < n; i++) _sortKeys[i] = ((long)(int.MaxValue - _items[i].Cost) << 32) | (uint)i;
             Array.Sort(_sortKeys, 0, n);
-            // ... onto the least-loaded thread (min-heap on (load, thread)).
+            for (int k = 0; k < n; k++) _order[k] = (int)(_sortKeys[k] & 0xFFFFFFFF);
+            // ... onto the least-loaded thread: a min-heap on (load, thread), the root updated in place.
             for (int w = 0; w < lists; w++) { _loads[w] = 0; _heap[w] = w; }
             for (int k = 0; k < n; k++)
             {
-                int item = (int)(_sortKeys[k] & 0xFFFFFFFF);
-                int w = _heap[0];
-                owner[item] = w;
+                int item = _order[k], w = _heap[0];
+                _owner[item] = w;
                 _loads[w] += _items[item].Cost;
                 SiftDown(0, lists);
             }
         }
         else
         {
-            for (int i = 0; i < n; i++) owner[i] = _items[i].Geometry.Request % lists;
-            for (int i = 0; i < n; i++) _sortKeys[i] = i; // natural order within a list
+            for (int i = 0; i < n; i++) { _order[i] = i; _owner[i] = _items[i].Geometry.Request % lists; }
         }
-        // Counting sort into lists, keeping the order of _sortKeys within each list.
-        for (int i = 0; i < n; i++) _listIndptr[owner[i] + 1]++;
+        // Counting sort into lists, keeping the assignment order within each list.
+        Array.Clear(_listIndptr);
+        for (int i = 0; i < n; i++) _listIndptr[_owner[i] + 1]++;
         for (int w = 0; w < lists; w++) _listIndptr[w + 1] += _listIndptr[w];
-        Span<int> fill = lists <= 256 ? stackalloc int[lists] : new int[lists];
-        for (int w = 0; w < lists; w++) fill[w] = _listIndptr[w];
-        // owner[] and _listItems are the same array: stash owners in the sort keys' high half first.
+        for (int w = 0; w < lists; w++) _fill[w] = _listIndptr[w];
         for (int k = 0; k < n; k++)
         {
-            int item = (int)(_sortKeys[k] & 0xFFFFFFFF);
-            _sortKeys[k] = ((long)owner[item] << 32) | (uint)item;
-        }
-        for (int k = 0; k < n; k++)
-        {
-            int item = (int)(_sortKeys[k] & 0xFFFFFFFF), w = (int)(_sortKeys[k] >> 32);
-            _listItems[fill[w]++] = item;
+            int item = _order[k];
+            _listItems[_fill[_owner[item]]++] = item;
         }
     }
 

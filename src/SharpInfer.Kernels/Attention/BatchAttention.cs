@@ -32,7 +32,7 @@ public sealed unsafe class BatchAttention
 
     private struct MergeTask
     {
-        public int TokenStart, Tokens, KvHead, FirstPartialRow, Chunks;
+        public int TokenStart, Tokens, KvHead, KvHeads, FirstPartialRow, Chunks;
     }
 
     private readonly WorkerPool _pool;
@@ -106,56 +106,54 @@ public sealed unsafe class BatchAttention
         _lists = _pool.Threads;
         bool balanced = options.Partition == AttentionPartition.LoadBalanced;
 
-        // KV chunk length: FlashInfer's ceil(total effective kv / workers), here over a thread-independent item target.
-        long totalKv = 0;
-        int maxTileTokens = 0;
+        // KV chunk length: FlashInfer's ceil(total effective kv / workers), counted in key-heads (one K and one V
+        // row of one head) over a thread-independent item target, then divided among the heads an item carries.
+        long totalKeyHeads = 0;
         for (int b = 0; b < batch; b++)
         {
             int qoLen = qoIndptr[b + 1] - qoIndptr[b];
             long tiles = (qoLen + tileTokens - 1) / tileTokens;
-            totalKv += tiles * table.KvLength(b) * numKvHeads;
-            maxTileTokens = Math.Max(maxTileTokens, Math.Min(qoLen, tileTokens));
+            totalKeyHeads += tiles * table.KvLength(b) * numKvHeads;
         }
-        int chunk = int.MaxValue;
-        if (balanced)
-        {
-            if (options.MaxKvChunk > 0) chunk = options.MaxKvChunk;
-            else
-            {
-                int target = options.TargetItems > 0 ? options.TargetItems : Math.Max(64, 4 * _pool.Threads);
-                long even = (totalKv + target - 1) / target;
-                chunk = (int)Math.Min(int.MaxValue - 32, Math.Max(options.MinKvChunk, (even + 31) / 32 * 32));
-            }
-        }
+        int target = options.TargetItems > 0 ? options.TargetItems : Math.Max(64, 4 * _pool.Threads);
+        long keyHeadsPerItem = (totalKeyHeads + target - 1) / target;
 
-        // Items and partial-state rows.
+        // Items and partial-state rows. A decode item carries several KV heads (up to QueryTileRows rows), so that
+        // it reads whole pages in address order; a prefill tile already fills its rows with one head.
         _itemCount = 0; _mergeCount = 0;
-        int partialRows = 0;
+        int partialRows = 0, maxRows = 1;
         for (int b = 0; b < batch; b++)
         {
             int qoLen = qoIndptr[b + 1] - qoIndptr[b], kvLen = table.KvLength(b);
-            int chunks = kvLen == 0 ? 1 : (int)((kvLen + (long)chunk - 1) / chunk);
+            if (qoLen == 0) continue;
+            int headsPerItem = Math.Clamp(options.QueryTileRows / (Math.Min(tileTokens, qoLen) * _group), 1, numKvHeads);
+            long chunk = !balanced ? int.MaxValue
+                : options.MaxKvChunk > 0 ? options.MaxKvChunk
+                : Math.Max(options.MinKvChunk, ((keyHeadsPerItem + headsPerItem - 1) / headsPerItem + 31) / 32 * 32);
+            int chunks = kvLen == 0 ? 1 : (int)((kvLen + chunk - 1) / chunk);
             for (int t0 = 0; t0 < qoLen; t0 += tileTokens)
             {
-                int tokens = Math.Min(tileTokens, qoLen - t0), rows = tokens * _group;
-                for (int h = 0; h < numKvHeads; h++)
+                int tokens = Math.Min(tileTokens, qoLen - t0);
+                for (int h0 = 0; h0 < numKvHeads; h0 += headsPerItem)
                 {
+                    int heads = Math.Min(headsPerItem, numKvHeads - h0), rows = heads * tokens * _group;
+                    maxRows = Math.Max(maxRows, rows);
                     if (chunks > 1)
                     {
                         Grow(ref _merges, _mergeCount + 1);
-                        _merges[_mergeCount++] = new MergeTask { TokenStart = qoIndptr[b] + t0, Tokens = tokens, KvHead = h, FirstPartialRow = partialRows, Chunks = chunks };
+                        _merges[_mergeCount++] = new MergeTask { TokenStart = qoIndptr[b] + t0, Tokens = tokens, KvHead = h0, KvHeads = heads, FirstPartialRow = partialRows, Chunks = chunks };
                     }
                     for (int c = 0; c < chunks; c++)
                     {
-                        int start = (int)Math.Min(kvLen, (long)c * chunk), end = (int)Math.Min(kvLen, (long)(c + 1) * chunk);
+                        int start = (int)Math.Min(kvLen, c * chunk), end = (int)Math.Min(kvLen, (c + 1) * chunk);
                         Grow(ref _items, _itemCount + 1);
                         _items[_itemCount++] = new WorkItem
                         {
-                            Geometry = new AttentionKernel.Item { Request = b, QoLength = qoLen, KvLength = kvLen, QueryIndex = t0, Tokens = tokens, KvHead = h, ChunkStart = start, ChunkEnd = end },
+                            Geometry = new AttentionKernel.Item { Request = b, QoLength = qoLen, KvLength = kvLen, QueryIndex = t0, Tokens = tokens, KvHead = h0, KvHeads = heads, ChunkStart = start, ChunkEnd = end },
                             TokenStart = qoIndptr[b] + t0,
                             PartialRow = chunks > 1 ? partialRows : -1,
                             // FlashInfer's cost model (2 * q_tile + kv_len), with the rows' compute added to the KV read.
-                            Cost = (int)Math.Min(int.MaxValue / 2, (long)(end - start) * (8 + rows) + 2L * rows),
+                            Cost = (int)Math.Min(int.MaxValue / 2, (long)(end - start) * (8 * heads + rows) + 2L * rows),
                         };
                         if (chunks > 1) partialRows += rows;
                     }
@@ -166,7 +164,7 @@ public sealed unsafe class BatchAttention
         Schedule(balanced);
 
         // Workspaces.
-        _maxRows = Math.Max(1, maxTileTokens * _group);
+        _maxRows = maxRows;
         _scratchFloats = (AttentionKernel.ScratchFloats(_maxRows, headDim) + 15) / 16 * 16;
         GrowPinned(ref _scratch, _scratchFloats * _lists);
         GrowPinned(ref _partialO, (long)partialRows * headDim);
@@ -225,18 +223,21 @@ public sealed unsafe class BatchAttention
             {
                 ref readonly var item = ref _items[_listItems[i]];
                 int* pages = indices + table.Indptr[item.Geometry.Request];
-                long head0 = (long)item.Geometry.KvHead * g;
-                float* q = _q + item.TokenStart * tokenStride + head0 * d;
+                long head0 = (long)item.Geometry.KvHead * g; // first query head of the item
+                var io = new AttentionKernel.Io { Q = _q + item.TokenStart * tokenStride + head0 * d, QTokenStride = tokenStride };
                 if (item.PartialRow < 0)
                 {
-                    float* lse = _lse == null ? null : _lse + (long)item.TokenStart * _qoHeads + head0;
-                    AttentionKernel.Run(variant, _kv, pages, item.Geometry, g, q, tokenStride, _o + item.TokenStart * tokenStride + head0 * d, tokenStride, lse, _qoHeads, scratch, _maxRows);
+                    io.O = _o + item.TokenStart * tokenStride + head0 * d; io.OTokenStride = tokenStride; io.OHeadStride = (long)g * d;
+                    io.Lse = _lse == null ? null : _lse + (long)item.TokenStart * _qoHeads + head0; io.LseTokenStride = _qoHeads; io.LseHeadStride = g;
                 }
                 else
                 {
-                    // A partial state: rows (token, head) of the tile, packed [tokens * g, D] and [tokens * g].
-                    AttentionKernel.Run(variant, _kv, pages, item.Geometry, g, q, tokenStride, partialO + (long)item.PartialRow * d, (long)g * d, partialLse + item.PartialRow, g, scratch, _maxRows);
+                    // A partial state: the item's rows (head, token, g) packed, [rows, D] and [rows].
+                    int rowsPerHead = item.Geometry.Tokens * g;
+                    io.O = partialO + (long)item.PartialRow * d; io.OTokenStride = (long)g * d; io.OHeadStride = (long)rowsPerHead * d;
+                    io.Lse = partialLse + item.PartialRow; io.LseTokenStride = g; io.LseHeadStride = rowsPerHead;
                 }
+                AttentionKernel.Run(variant, _kv, pages, item.Geometry, g, io, scratch, _maxRows);
             }
         }
     }
@@ -246,25 +247,26 @@ public sealed unsafe class BatchAttention
     private void Merge(int index)
     {
         ref readonly var task = ref _merges[index];
-        int d = _headDim, g = _group, rows = task.Tokens * g;
+        int d = _headDim, g = _group, rows = task.KvHeads * task.Tokens * g;
         fixed (float* partialO = _partialO)
         fixed (float* partialLse = _partialLse)
         {
-            for (int t = 0; t < task.Tokens; t++)
-                for (int h = 0; h < g; h++)
-                {
-                    long outRow = (long)(task.TokenStart + t) * _qoHeads + task.KvHead * g + h;
-                    int row = task.FirstPartialRow + t * g + h;
-                    float* o = _o + outRow * d;
-                    new Span<float>(partialO + (long)row * d, d).CopyTo(new Span<float>(o, d));
-                    float s = partialLse[row];
-                    for (int c = 1; c < task.Chunks; c++)
+            for (int h = 0; h < task.KvHeads; h++)
+                for (int t = 0; t < task.Tokens; t++)
+                    for (int q = 0; q < g; q++)
                     {
-                        int other = row + c * rows;
-                        AttentionState.MergeRow(o, ref s, partialO + (long)other * d, partialLse[other], d);
+                        long outRow = (long)(task.TokenStart + t) * _qoHeads + (task.KvHead + h) * g + q;
+                        int row = task.FirstPartialRow + (h * task.Tokens + t) * g + q;
+                        float* o = _o + outRow * d;
+                        new Span<float>(partialO + (long)row * d, d).CopyTo(new Span<float>(o, d));
+                        float s = partialLse[row];
+                        for (int c = 1; c < task.Chunks; c++)
+                        {
+                            int other = row + c * rows;
+                            AttentionState.MergeRow(o, ref s, partialO + (long)other * d, partialLse[other], d);
+                        }
+                        if (_lse != null) _lse[outRow] = s;
                     }
-                    if (_lse != null) _lse[outRow] = s;
-                }
         }
     }
 

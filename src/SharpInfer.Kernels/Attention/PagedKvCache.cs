@@ -4,30 +4,32 @@ namespace SharpInfer.Kernels.Attention;
 
 /// <summary>
 /// The physical KV storage of every layer, split into fixed-size pages in HND layout
-/// ([pages, kvHeads, pageSize, headDim]: one head's page is contiguous, the natural layout for CPU reads).
+/// ([pages, kvHeads, pageSize, headDim]: one head's page is contiguous, the natural layout for CPU reads, the default)
+/// or NHD ([pages, pageSize, kvHeads, headDim]). Kernels read it through <see cref="View"/>.
 /// It knows nothing about which request owns which page: the engine's page pool decides that and describes it
 /// with a <see cref="PageTable"/>. Memory is native (not GC heap) and zeroed.
 /// </summary>
 public sealed unsafe class PagedKvCache : IDisposable
 {
-    private readonly float*[] _keys;   // per layer: [Pages, KvHeads, PageSize, HeadDim]
-    private readonly float*[] _values; // per layer: [Pages, KvHeads, PageSize, HeadDim]
+    private readonly float*[] _keys;   // per layer: [Pages, KvHeads, PageSize, HeadDim] (HND) or [Pages, PageSize, KvHeads, HeadDim] (NHD)
+    private readonly float*[] _values; // per layer: same shape as _keys
 
     public int Layers { get; }
     public int Pages { get; }
     public int PageSize { get; }
     public int KvHeads { get; }
     public int HeadDim { get; }
+    public KvLayout Layout { get; }
     /// <summary>Floats in one page of one layer's K (or V).</summary>
     public long PageFloats => (long)KvHeads * PageSize * HeadDim;
     /// <summary>Bytes held for K and V of all layers.</summary>
     public long TotalBytes => 2L * Layers * Pages * PageFloats * sizeof(float);
 
-    public PagedKvCache(int layers, int pages, int pageSize, int kvHeads, int headDim)
+    public PagedKvCache(int layers, int pages, int pageSize, int kvHeads, int headDim, KvLayout layout = KvLayout.Hnd)
     {
         if (layers <= 0 || pages <= 0 || pageSize <= 0 || kvHeads <= 0 || headDim <= 0)
             throw new ArgumentException($"invalid KV cache shape: layers {layers}, pages {pages}, page size {pageSize}, kv heads {kvHeads}, head dim {headDim}");
-        Layers = layers; Pages = pages; PageSize = pageSize; KvHeads = kvHeads; HeadDim = headDim;
+        Layers = layers; Pages = pages; PageSize = pageSize; KvHeads = kvHeads; HeadDim = headDim; Layout = layout;
         _keys = new float*[layers];
         _values = new float*[layers];
         nuint bytes = checked((nuint)(pages * PageFloats * sizeof(float)));
@@ -40,19 +42,31 @@ public sealed unsafe class PagedKvCache : IDisposable
         }
     }
 
-    /// <summary>Start of head <paramref name="kvHead"/> in page <paramref name="page"/> of layer K: [PageSize, HeadDim].</summary>
-    public float* KeyHeadPage(int layer, int page, int kvHead) => _keys[layer] + page * PageFloats + (long)kvHead * PageSize * HeadDim;
+    /// <summary>The stride-aware view of one layer that the attention kernels read.</summary>
+    public PagedKvView View(int layer)
+    {
+        if ((uint)layer >= (uint)Layers) throw new ArgumentOutOfRangeException(nameof(layer), layer, $"the cache has {Layers} layers");
+        return new PagedKvView(_keys[layer], _values[layer], Layout, PageSize, KvHeads, HeadDim);
+    }
 
-    public float* ValueHeadPage(int layer, int page, int kvHead) => _values[layer] + page * PageFloats + (long)kvHead * PageSize * HeadDim;
+    /// <summary>Start of head <paramref name="kvHead"/> in page <paramref name="page"/> of layer K: [PageSize, HeadDim]. HND only.</summary>
+    public float* KeyHeadPage(int layer, int page, int kvHead) => _keys[layer] + page * PageFloats + (long)kvHead * PageSize * HeadDim + RequireHnd();
+
+    /// <summary>Start of head <paramref name="kvHead"/> in page <paramref name="page"/> of layer V: [PageSize, HeadDim]. HND only.</summary>
+    public float* ValueHeadPage(int layer, int page, int kvHead) => _values[layer] + page * PageFloats + (long)kvHead * PageSize * HeadDim + RequireHnd();
+
+    private int RequireHnd() => Layout == KvLayout.Hnd ? 0 : throw new InvalidOperationException("a head's page is contiguous only in the HND layout; use View()");
 
     /// <summary>Writes one token's K and V ([KvHeads, HeadDim] each) into (page, entry) of a layer.</summary>
     public void Write(int layer, int page, int entry, ReadOnlySpan<float> key, ReadOnlySpan<float> value)
     {
         if ((uint)page >= (uint)Pages || (uint)entry >= (uint)PageSize) throw new ArgumentOutOfRangeException(nameof(page), $"slot ({page}, {entry}) outside the cache");
+        if (key.Length < KvHeads * HeadDim || value.Length < KvHeads * HeadDim) throw new ArgumentException($"K and V need {KvHeads * HeadDim} floats each");
+        var view = View(layer);
         for (int h = 0; h < KvHeads; h++)
         {
-            key.Slice(h * HeadDim, HeadDim).CopyTo(new Span<float>(KeyHeadPage(layer, page, h) + entry * HeadDim, HeadDim));
-            value.Slice(h * HeadDim, HeadDim).CopyTo(new Span<float>(ValueHeadPage(layer, page, h) + entry * HeadDim, HeadDim));
+            key.Slice(h * HeadDim, HeadDim).CopyTo(new Span<float>(view.KeyRow(page, entry, h), HeadDim));
+            value.Slice(h * HeadDim, HeadDim).CopyTo(new Span<float>(view.ValueRow(page, entry, h), HeadDim));
         }
     }
 

@@ -1,0 +1,221 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Spectre.Console;
+using SharpInfer.Kernels.Attention;
+using SharpInfer.Kernels.Diagnostics;
+using SharpInfer.Kernels.Threading;
+
+namespace SharpInfer.Cli.Commands;
+
+/// <summary>
+/// `sharpinfer bench attention`: the batch attention kernels side by side in one process, medians of several runs
+/// after a warm-up: (a) decode bandwidth against the machine's measured read bandwidth, (b) a skewed batch with the
+/// load-balanced plan vs one thread per request, (c) shared-prefix cascade decode vs plain paged decode.
+/// </summary>
+public static unsafe class BenchAttentionCommand
+{
+    private const int QoHeads = 32, KvHeads = 8, HeadDim = 128, PageSize = 16;
+
+    public sealed record DecodeResult(int Sequences, int KvLength, double Milliseconds, long BytesRead, double GBps, double MachineReadGBps, double PercentOfRead);
+    public sealed record SkewResult(int Threads, double BalancedMs, double OneThreadPerRequestMs, double Speedup, double SingleThreadMs, double IdealMs, double Balance);
+    public sealed record CascadeResult(int Requests, int SharedPrefix, int OwnTokens, double CascadeMs, double PlainMs, double Speedup, double MaxRelativeDifference);
+    public sealed record Report(int Threads, int Runs, DecodeResult Decode, SkewResult Skewed, CascadeResult Cascade);
+
+    public static Command Create()
+    {
+        var threads = new Option<int?>("--threads", "-t") { Description = "Worker threads (default: all cores)" };
+        var runs = new Option<int>("--runs") { Description = "Timed runs per measurement; the median is reported (default 7)", DefaultValueFactory = _ => 7 };
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
+        var command = new Command("attention", "Benchmark batch attention: decode bandwidth, load balance on a skewed batch, cascade vs plain") { threads, runs, json };
+        command.SetAction(parse =>
+        {
+            int threadCount = parse.GetValue(threads) ?? Environment.ProcessorCount;
+            int runCount = parse.GetValue(runs);
+            if (threadCount < 1) throw new CliInputException($"--threads must be at least 1, got {threadCount}");
+            if (runCount < 1) throw new CliInputException($"--runs must be at least 1, got {runCount}");
+            var report = Measure(threadCount, runCount);
+            var output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            else Print(report, AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) }));
+            return CliRunner.Ok;
+        });
+        return command;
+    }
+
+    public static Report Measure(int threads, int runs)
+    {
+        using var pool = new WorkerPool(threads);
+        var decode = MeasureDecode(pool, runs);
+        var skewed = MeasureSkewed(runs);
+        var cascade = MeasureCascade(pool, runs);
+        return new Report(threads, runs, decode, skewed, cascade);
+    }
+
+    // (a) 8 sequences of 4096 tokens, one query each: memory bound, compared with the STREAM-like read figure.
+    private static DecodeResult MeasureDecode(WorkerPool pool, int runs)
+    {
+        const int sequences = 8, kvLength = 4096;
+        using var batch = new Batch(Enumerable.Repeat(kvLength, sequences).ToArray(), sharedPrefix: 0, seed: 1);
+        var attention = new BatchAttention(pool);
+        attention.Plan(batch.QoIndptr, batch.Table, QoHeads, KvHeads, HeadDim);
+        double ms = MedianMs(runs, () => batch.Run(attention));
+        long bytes = 2L * sequences * kvLength * KvHeads * HeadDim * sizeof(float) + 2L * sequences * QoHeads * HeadDim * sizeof(float);
+        double gbps = bytes / (ms / 1e3) / 1e9;
+        double read = MemoryBandwidth.MeasureReadGBps(pool);
+        return new DecodeResult(sequences, kvLength, ms, bytes, gbps, read, 100 * gbps / read);
+    }
+
+    // (b) one 8192-token sequence and 15 of 256 on 2 threads: balanced (split-KV, min-heap) vs one thread per request.
+    private static SkewResult MeasureSkewed(int runs)
+    {
+        const int threads = 2;
+        using var batch = new Batch([8192, .. Enumerable.Repeat(256, 15)], sharedPrefix: 0, seed: 2);
+        using var pool = new WorkerPool(threads);
+        using var single = new WorkerPool(1);
+        var balanced = new BatchAttention(pool);
+        balanced.Plan(batch.QoIndptr, batch.Table, QoHeads, KvHeads, HeadDim);
+        var naive = new BatchAttention(pool);
+        naive.Plan(batch.QoIndptr, batch.Table, QoHeads, KvHeads, HeadDim, new AttentionPlanOptions { Partition = AttentionPartition.OneThreadPerRequest });
+        var alone = new BatchAttention(single);
+        alone.Plan(batch.QoIndptr, batch.Table, QoHeads, KvHeads, HeadDim, new AttentionPlanOptions { Partition = AttentionPartition.OneThreadPerRequest });
+        double balancedMs = MedianMs(runs, () => batch.Run(balanced));
+        double naiveMs = MedianMs(runs, () => batch.Run(naive));
+        double singleMs = MedianMs(runs, () => batch.Run(alone));
+        double ideal = singleMs / threads;
+        return new SkewResult(threads, balancedMs, naiveMs, naiveMs / balancedMs, singleMs, ideal, ideal / balancedMs);
+    }
+
+    // (c) 32 requests sharing a 2048-token prefix plus 64 own tokens each, one query each.
+    private static CascadeResult MeasureCascade(WorkerPool pool, int runs)
+    {
+        const int requests = 32, prefix = 2048, own = 64;
+        using var batch = new Batch(Enumerable.Repeat(own, requests).ToArray(), sharedPrefix: prefix, seed: 3);
+        var plain = new BatchAttention(pool);
+        plain.Plan(batch.QoIndptr, batch.Table, QoHeads, KvHeads, HeadDim);
+        var cascade = new CascadeAttention(pool);
+        cascade.Plan(batch.QoIndptr, batch.PrefixTable!, batch.OwnTable!, QoHeads, KvHeads, HeadDim);
+        double plainMs = MedianMs(runs, () => batch.Run(plain));
+        var expected = batch.Output.ToArray();
+        double cascadeMs = MedianMs(runs, () => batch.Run(cascade));
+        double maxRef = expected.Max(MathF.Abs), maxDiff = 0;
+        for (int i = 0; i < expected.Length; i++) maxDiff = Math.Max(maxDiff, Math.Abs(expected[i] - batch.Output[i]));
+        return new CascadeResult(requests, prefix, own, cascadeMs, plainMs, plainMs / cascadeMs, maxDiff / maxRef);
+    }
+
+    private static double MedianMs(int runs, Action run)
+    {
+        run(); run(); // warm-up: JIT tiers and page faults
+        var times = new double[runs];
+        for (int i = 0; i < runs; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            run();
+            times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+        Array.Sort(times);
+        return runs % 2 == 1 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;
+    }
+
+    private static void Print(Report r, IAnsiConsole console)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        string F(double x, string format = "F2") => x.ToString(format, inv);
+        var table = new Table().Border(TableBorder.Rounded).Title($"batch attention, {r.Threads} threads, median of {r.Runs}")
+            .AddColumn("benchmark").AddColumn("measure").AddColumn(new TableColumn("value").RightAligned()).AddColumn("target");
+        var d = r.Decode;
+        table.AddRow("(a) decode 8 x 4096, 32/8 heads, d 128, F32 KV", "time (ms)", F(d.Milliseconds, "F3"), "");
+        table.AddRow("", "bytes read (K+V+q+o)", d.BytesRead.ToString("N0", inv), "");
+        table.AddRow("", "GB/s", F(d.GBps, "F1"), "");
+        table.AddRow("", "machine read GB/s", F(d.MachineReadGBps, "F1"), "");
+        table.AddRow("", "% of read bandwidth", F(d.PercentOfRead, "F0") + "%", ">= 70%");
+        var s = r.Skewed;
+        table.AddRow($"(b) skewed 8192 + 15 x 256, {s.Threads} threads", "load-balanced (ms)", F(s.BalancedMs, "F3"), "");
+        table.AddRow("", "one thread per request (ms)", F(s.OneThreadPerRequestMs, "F3"), "");
+        table.AddRow("", "speedup", F(s.Speedup) + "x", ">= 1.3x");
+        table.AddRow("", "single thread (ms)", F(s.SingleThreadMs, "F3"), "");
+        table.AddRow("", "balance (ideal / actual)", F(100 * s.Balance, "F0") + "%", ">= 90%");
+        var c = r.Cascade;
+        table.AddRow($"(c) cascade {c.Requests} x ({c.SharedPrefix} shared + {c.OwnTokens} own)", "cascade (ms)", F(c.CascadeMs, "F3"), "");
+        table.AddRow("", "plain paged (ms)", F(c.PlainMs, "F3"), "");
+        table.AddRow("", "speedup", F(c.Speedup) + "x", ">= 4x");
+        table.AddRow("", "max relative difference", c.MaxRelativeDifference.ToString("E2", inv), "<= 1e-5");
+        console.Write(table);
+    }
+
+    /// <summary>
+    /// A decode batch in an HND cache: request b has an optional shared prefix (the same pages for all) followed by
+    /// its own tokens; one query per request.
+    /// </summary>
+    private sealed class Batch : IDisposable
+    {
+        public readonly PagedKvCache Cache;
+        public readonly PageTable Table;                     // prefix pages + own pages per request
+        public readonly PageTable? PrefixTable, OwnTable;    // the cascade's two levels (when there is a prefix)
+        public readonly int[] QoIndptr;
+        public readonly float[] Q, Output;                   // [B, Hq, D]
+        public readonly float[] Lse;                         // [B, Hq]
+
+        public Batch(int[] ownLengths, int sharedPrefix, int seed)
+        {
+            int batch = ownLengths.Length;
+            int prefixPages = (sharedPrefix + PageSize - 1) / PageSize;
+            int[] ownPages = ownLengths.Select(n => (n + PageSize - 1) / PageSize).ToArray();
+            Cache = new PagedKvCache(1, prefixPages + ownPages.Sum(), PageSize, KvHeads, HeadDim);
+            Fill(Cache, seed);
+            var indptr = new int[batch + 1];
+            var ownIndptr = new int[batch + 1];
+            var indices = new List<int>();
+            var ownIndices = new List<int>();
+            var last = new int[batch];
+            int next = prefixPages;
+            for (int b = 0; b < batch; b++)
+            {
+                for (int p = 0; p < prefixPages; p++) indices.Add(p);
+                for (int p = 0; p < ownPages[b]; p++) { indices.Add(next); ownIndices.Add(next); next++; }
+                indptr[b + 1] = indices.Count;
+                ownIndptr[b + 1] = ownIndices.Count;
+                last[b] = ownLengths[b] - (ownPages[b] - 1) * PageSize;
+            }
+            Table = new PageTable(indptr, [.. indices], last, PageSize);
+            if (sharedPrefix > 0)
+            {
+                PrefixTable = PageTable.ForSingle(Enumerable.Range(0, prefixPages).ToArray(), sharedPrefix, PageSize);
+                OwnTable = new PageTable(ownIndptr, [.. ownIndices], last, PageSize);
+            }
+            QoIndptr = Enumerable.Range(0, batch + 1).ToArray();
+            var rng = new Random(seed);
+            Q = Enumerable.Range(0, batch * QoHeads * HeadDim).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+            Output = new float[Q.Length];
+            Lse = new float[batch * QoHeads];
+        }
+
+        private static void Fill(PagedKvCache cache, int seed)
+        {
+            var view = cache.View(0);
+            long floats = cache.Pages * cache.PageFloats;
+            uint state = (uint)seed * 2654435761u + 1;
+            for (long i = 0; i < floats; i++)
+            {
+                state ^= state << 13; state ^= state >> 17; state ^= state << 5; // xorshift32: fast, deterministic
+                view.Keys[i] = (state & 0xFFFF) / 32768f - 1f;
+                view.Values[i] = (state >> 16) / 32768f - 1f;
+            }
+        }
+
+        public void Run(BatchAttention attention)
+        {
+            fixed (float* q = Q) fixed (float* o = Output) fixed (float* lse = Lse)
+                attention.Run(Cache.View(0), q, o, lse, new CausalMask(1f / MathF.Sqrt(HeadDim)));
+        }
+
+        public void Run(CascadeAttention attention)
+        {
+            fixed (float* q = Q) fixed (float* o = Output) fixed (float* lse = Lse)
+                attention.Run(Cache.View(0), q, o, lse, 1f / MathF.Sqrt(HeadDim));
+        }
+
+        public void Dispose() => Cache.Dispose();
+    }
+}

@@ -1,0 +1,225 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpInfer.Kernels.Attention;
+
+/// <summary>
+/// One work item of batch attention: the query rows of one (request, query tile, group of KV heads) against one KV
+/// chunk, by FlashAttention's online softmax in base 2 (one pass over K/V in blocks of
+/// <see cref="AttentionSimd.BlockKeys"/> keys). Rows are (KV head of the item, token, query head of its group),
+/// row = (head * tokens + token) * group + g, so the g query heads sharing a KV head see each K/V row while it is in
+/// L1, and the item's KV heads are visited block by block, head after head: in HND that walks each page's heads in
+/// address order, which the hardware prefetcher follows far better than one head's 8 KiB slices 64 KiB apart.
+/// Writes the normalised output and the base-2 LSE of its rows.
+/// </summary>
+internal static unsafe class AttentionKernel
+{
+    private const float Log2E = 1.44269504088896341f;
+    private const int Bk = AttentionSimd.BlockKeys;
+
+    /// <summary>Floats of scratch one thread needs for items of up to <paramref name="maxRows"/> rows.</summary>
+    public static long ScratchFloats(int maxRows, int headDim) => 2L * maxRows * headDim + (long)maxRows * Bk + 2L * maxRows + 8L * Bk + 3L * maxRows + 16;
+
+    /// <summary>The geometry of one item.</summary>
+    public struct Item
+    {
+        public int Request, QoLength, KvLength;
+        public int QueryIndex;   // index in the request of the tile's first token
+        public int Tokens;       // tokens of the tile
+        public int KvHead;       // first KV head of the item
+        public int KvHeads;      // KV heads of the item
+        public int ChunkStart, ChunkEnd; // keys [ChunkStart, ChunkEnd) of the request
+
+        public readonly int Rows(int group) => KvHeads * Tokens * group;
+    }
+
+    /// <summary>Where an item reads its queries and writes its rows: element (head, token, g) of each buffer is at
+    /// base + head * HeadStride + token * TokenStride + g * (row width).</summary>
+    public struct Io
+    {
+        public float* Q; public long QTokenStride;                         // rows of [headDim]; head stride group * headDim
+        public float* O; public long OTokenStride, OHeadStride;            // rows of [headDim]
+        public float* Lse; public long LseTokenStride, LseHeadStride;      // null to skip
+    }
+
+    /// <param name="pages">the request's physical pages in order.</param>
+    /// <param name="scratch">[<see cref="ScratchFloats"/>(maxRows, headDim)] owned by the calling thread for this item.</param>
+    // Fully optimised from the first call: a step's first layers must not run tier-0 code.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run<TVariant>(in TVariant variant, in PagedKvView kv, int* pages, in Item item, int group, in Io io, float* scratch, int maxRows)
+        where TVariant : struct, IAttentionVariant
+    {
+        int d = kv.HeadDim, rowsPerHead = item.Tokens * group, rows = item.KvHeads * rowsPerHead;
+        float* qs = scratch;                    // [rows, d] scaled queries
+        float* acc = qs + maxRows * d;          // [rows, d] unnormalised outputs
+        float* s = acc + maxRows * d;           // [rows, Bk] scores, then probabilities
+        float* m = s + maxRows * Bk;            // [rows] running max (base 2)
+        float* l = m + maxRows;                 // [rows] running sum
+        nint* firstKeys = (nint*)(l + maxRows); // [Bk] K row of each key of the block, first head of the item
+        nint* firstValues = firstKeys + Bk;     // [Bk]
+        nint* blockKeys = firstValues + Bk;     // [Bk] the same for the head being processed
+        nint* blockValues = blockKeys + Bk;     // [Bk]
+        int* rowStart = (int*)(blockValues + Bk); // [tokens] first visible key in the chunk
+        int* rowEnd = rowStart + maxRows;       // [tokens]
+        int* live = rowEnd + maxRows;           // [rows] 1 when the row has a visible key in the current block
+        float* pair = (float*)(live + maxRows); // [8] scores of four rows and two keys
+
+        // Logits in base 2: SmScale*log2(e) folded into q unless the variant transforms the natural-log logit.
+        float qScale = variant.HasLogitsTransform ? variant.SmScale : variant.SmScale * Log2E;
+        for (int h = 0; h < item.KvHeads; h++)
+            for (int t = 0; t < item.Tokens; t++)
+                for (int g = 0; g < group; g++)
+                    AttentionSimd.Scale(qs + ((h * item.Tokens + t) * group + g) * d, io.Q + t * io.QTokenStride + (h * group + g) * d, qScale, d);
+        new Span<float>(acc, rows * d).Clear();
+        for (int r = 0; r < rows; r++) { m[r] = float.NegativeInfinity; l[r] = 0; }
+
+        int lo = int.MaxValue, hi = int.MinValue;
+        for (int t = 0; t < item.Tokens; t++)
+        {
+            variant.VisibleKeys(item.QueryIndex + t, item.QoLength, item.KvLength, out int start, out int end);
+            start = Math.Max(start, item.ChunkStart);
+            end = Math.Min(end, item.ChunkEnd);
+            rowStart[t] = start; rowEnd[t] = end;
+            if (start < end) { lo = Math.Min(lo, start); hi = Math.Max(hi, end); }
+        }
+
+        nint headBytes = (nint)(kv.HeadStride * sizeof(float));
+        for (int j0 = lo; j0 < hi; j0 += Bk)
+        {
+            // The heads-inner order keeps reads ascending for the hardware prefetcher; prefetching the whole next
+            // block (all at once, or phase by phase) measured slower.
+            int n = Math.Min(Bk, hi - j0);
+            GatherRows(kv, pages, item.KvHead, j0, n, firstKeys, firstValues);
+            for (int h = 0; h < item.KvHeads; h++)
+            {
+                for (int jj = 0; jj < n; jj++) { blockKeys[jj] = firstKeys[jj] + h * headBytes; blockValues[jj] = firstValues[jj] + h * headBytes; }
+                // A light touch of the next head's rows (two lines every fourth row) starts the hardware prefetcher
+                // on them early: measured ~5% faster decode; prefetching them whole was slower.
+                if (h + 1 < item.KvHeads && Sse.IsSupported)
+                    for (int jj = 0; jj < n; jj += 4)
+                    {
+                        byte* k = (byte*)(blockKeys[jj] + headBytes), v = (byte*)(blockValues[jj] + headBytes);
+                        Sse.Prefetch0(k); Sse.Prefetch0(k + 256); Sse.Prefetch0(v); Sse.Prefetch0(v + 256);
+                    }
+                int r0 = h * rowsPerHead, r1 = r0 + rowsPerHead;
+                Scores(qs, s, r0, r1, blockKeys, n, d, pair);
+                Softmax(variant, item, group, item.KvHead + h, r0, j0, n, s, m, l, acc, rowStart, rowEnd, live, d);
+
+                // P.V, two live rows at a time so that each V load feeds two rows.
+                int pending = -1;
+                for (int r = r0; r < r1; r++)
+                {
+                    if (live[r] == 0) continue;
+                    if (pending < 0) { pending = r; continue; }
+                    AttentionSimd.AccumulateWeightedRows2(acc + pending * d, acc + r * d, s + pending * Bk, s + r * Bk, blockValues, n, d);
+                    pending = -1;
+                }
+                if (pending >= 0) AttentionSimd.AccumulateWeightedRows(acc + pending * d, s + pending * Bk, blockValues, n, d);
+            }
+        }
+
+        // Normalise; a row that saw no key is the empty state (0, -inf).
+        for (int h = 0; h < item.KvHeads; h++)
+            for (int t = 0; t < item.Tokens; t++)
+                for (int g = 0; g < group; g++)
+                {
+                    int r = (h * item.Tokens + t) * group + g;
+                    float* dst = io.O + h * io.OHeadStride + t * io.OTokenStride + g * d;
+                    float rowLse;
+                    if (l[r] > 0)
+                    {
+                        AttentionSimd.Scale(dst, acc + r * d, 1f / l[r], d);
+                        rowLse = m[r] + MathF.Log2(l[r]);
+                    }
+                    else
+                    {
+                        new Span<float>(dst, d).Clear();
+                        rowLse = float.NegativeInfinity;
+                    }
+                    if (io.Lse != null) io.Lse[h * io.LseHeadStride + t * io.LseTokenStride + g] = rowLse;
+                }
+    }
+
+    // s[r, jj] = qs[r] . k[jj] for rows [r0, r1): four rows against the whole block at a time, keys in pairs, so the
+    // block's K rows (<= 32 x D) stay in L1 while the rows pass and each K load feeds four dot products.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Scores(float* qs, float* s, int r0, int r1, nint* keys, int n, int d, float* pair)
+    {
+        int r4 = r0;
+        for (; r4 + 4 <= r1; r4 += 4)
+        {
+            float* q0 = qs + r4 * d;
+            int jj = 0;
+            for (; jj + 2 <= n; jj += 2)
+            {
+                AttentionSimd.Dot4x2(q0, q0 + d, q0 + 2 * d, q0 + 3 * d, (float*)keys[jj], (float*)keys[jj + 1], d, pair);
+                for (int i = 0; i < 4; i++) { s[(r4 + i) * Bk + jj] = pair[i]; s[(r4 + i) * Bk + jj + 1] = pair[4 + i]; }
+            }
+            if (jj < n)
+            {
+                AttentionSimd.Dot4(q0, q0 + d, q0 + 2 * d, q0 + 3 * d, (float*)keys[jj], d, pair);
+                for (int i = 0; i < 4; i++) s[(r4 + i) * Bk + jj] = pair[i];
+            }
+        }
+        for (; r4 < r1; r4++)
+            for (int jj = 0; jj < n; jj++) s[r4 * Bk + jj] = AttentionSimd.Dot(qs + r4 * d, (float*)keys[jj], d);
+    }
+
+    // Variant hooks and mask on the block's scores of one KV head's rows, then their online-softmax update:
+    // scores become probabilities 2^(s - m), the running sums and outputs are rescaled to the new maxima.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Softmax<TVariant>(in TVariant variant, in Item item, int group, int kvHead, int r0, int j0, int n,
+        float* s, float* m, float* l, float* acc, int* rowStart, int* rowEnd, int* live, int d)
+        where TVariant : struct, IAttentionVariant
+    {
+        for (int t = 0; t < item.Tokens; t++)
+        {
+            int start = rowStart[t], end = rowEnd[t], queryIndex = item.QueryIndex + t;
+            bool anyVisible = start < end && start < j0 + n && end > j0;
+            bool wholeBlock = start <= j0 && end >= j0 + n;
+            for (int g = 0; g < group; g++)
+            {
+                int r = r0 + t * group + g;
+                float* sr = s + r * Bk;
+                live[r] = 0;
+                if (!anyVisible) continue;
+                if (variant.HasLogitsTransform)
+                {
+                    int head = kvHead * group + g, position = item.KvLength - item.QoLength + queryIndex;
+                    for (int jj = 0; jj < n; jj++) sr[jj] = variant.TransformLogit(sr[jj], head, position, j0 + jj) * Log2E;
+                }
+                for (int jj = n; jj < Bk; jj++) sr[jj] = float.NegativeInfinity;
+                if (!wholeBlock)
+                    for (int jj = 0; jj < n; jj++)
+                        if (j0 + jj < start || j0 + jj >= end) sr[jj] = float.NegativeInfinity;
+                if (variant.HasCustomMask)
+                    for (int jj = 0; jj < n; jj++)
+                        if (!variant.IsVisible(item.Request, queryIndex, j0 + jj, item.QoLength, item.KvLength)) sr[jj] = float.NegativeInfinity;
+
+                float blockMax = AttentionSimd.BlockMax(sr);
+                if (float.IsNegativeInfinity(blockMax)) continue;
+                float mNew = MathF.Max(m[r], blockMax);
+                float alpha = AttentionSimd.Exp2(m[r] - mNew); // 0 while the row was empty
+                float sum = AttentionSimd.BlockExp2(sr, mNew);
+                l[r] = l[r] * alpha + sum;
+                if (alpha != 1f) AttentionSimd.Scale(acc + r * d, acc + r * d, alpha, d);
+                m[r] = mNew;
+                live[r] = 1;
+            }
+        }
+    }
+
+    // Pointers to the K and V rows of keys [j0, j0 + n) of the request for one KV head, one division per block.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void GatherRows(in PagedKvView kv, int* pages, int kvHead, int j0, int n, nint* keyRows, nint* valueRows)
+    {
+        int pageSize = kv.PageSize;
+        int pageSlot = j0 / pageSize, entry = j0 - pageSlot * pageSize;
+        for (int jj = 0; jj < n; jj++)
+        {
+            keyRows[jj] = (nint)kv.KeyRow(pages[pageSlot], entry, kvHead);
+            valueRows[jj] = (nint)kv.ValueRow(pages[pageSlot], entry, kvHead);
+            if (++entry == pageSize) { entry = 0; pageSlot++; }
+        }
+    }
+}

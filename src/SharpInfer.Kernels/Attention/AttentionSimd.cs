@@ -1,0 +1,314 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace SharpInfer.Kernels.Attention;
+
+/// <summary>
+/// The SIMD primitives of the attention kernels: Vector512 where the CPU accelerates it, else Vector256, else scalar
+/// (the IsHardwareAccelerated checks are JIT-time constants, so each machine compiles one path). Head dims are
+/// multiples of 16.
+/// </summary>
+internal static unsafe class AttentionSimd
+{
+    /// <summary>Keys per softmax block; also the row stride of the score scratch.</summary>
+    public const int BlockKeys = 32;
+
+    /// <summary>
+    /// The eight dot products of four query rows with two key rows: eight independent FMA chains (enough to hide FMA
+    /// latency), six loads per eight FMAs, and one joint horizontal reduction instead of eight.
+    /// </summary>
+    /// <param name="s">[2, 4] out: s[k * 4 + r] = q_r . k_k.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Dot4x2(float* q0, float* q1, float* q2, float* q3, float* k0, float* k1, int d, float* s)
+    {
+        if (Vector512.IsHardwareAccelerated && Avx.IsSupported)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            for (int e = 0; e < d; e += 16)
+            {
+                var x = Vector512.Load(k0 + e); var y = Vector512.Load(k1 + e);
+                var r0 = Vector512.Load(q0 + e); var r1 = Vector512.Load(q1 + e); var r2 = Vector512.Load(q2 + e); var r3 = Vector512.Load(q3 + e);
+                a0 = Vector512.MultiplyAddEstimate(r0, x, a0); a1 = Vector512.MultiplyAddEstimate(r1, x, a1);
+                a2 = Vector512.MultiplyAddEstimate(r2, x, a2); a3 = Vector512.MultiplyAddEstimate(r3, x, a3);
+                b0 = Vector512.MultiplyAddEstimate(r0, y, b0); b1 = Vector512.MultiplyAddEstimate(r1, y, b1);
+                b2 = Vector512.MultiplyAddEstimate(r2, y, b2); b3 = Vector512.MultiplyAddEstimate(r3, y, b3);
+            }
+            Reduce8(Fold(a0), Fold(a1), Fold(a2), Fold(a3), Fold(b0), Fold(b1), Fold(b2), Fold(b3)).Store(s);
+        }
+        else if (Avx.IsSupported)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            for (int e = 0; e < d; e += 8)
+            {
+                var x = Vector256.Load(k0 + e); var y = Vector256.Load(k1 + e);
+                var r0 = Vector256.Load(q0 + e); var r1 = Vector256.Load(q1 + e); var r2 = Vector256.Load(q2 + e); var r3 = Vector256.Load(q3 + e);
+                a0 = Vector256.MultiplyAddEstimate(r0, x, a0); a1 = Vector256.MultiplyAddEstimate(r1, x, a1);
+                a2 = Vector256.MultiplyAddEstimate(r2, x, a2); a3 = Vector256.MultiplyAddEstimate(r3, x, a3);
+                b0 = Vector256.MultiplyAddEstimate(r0, y, b0); b1 = Vector256.MultiplyAddEstimate(r1, y, b1);
+                b2 = Vector256.MultiplyAddEstimate(r2, y, b2); b3 = Vector256.MultiplyAddEstimate(r3, y, b3);
+            }
+            Reduce8(a0, a1, a2, a3, b0, b1, b2, b3).Store(s);
+        }
+        else
+        {
+            s[0] = Dot(q0, k0, d); s[1] = Dot(q1, k0, d); s[2] = Dot(q2, k0, d); s[3] = Dot(q3, k0, d);
+            s[4] = Dot(q0, k1, d); s[5] = Dot(q1, k1, d); s[6] = Dot(q2, k1, d); s[7] = Dot(q3, k1, d);
+        }
+    }
+
+    /// <summary>The four dot products of four query rows with one key row (the odd key of a block).</summary>
+    /// <param name="s">[4] out.</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Dot4(float* q0, float* q1, float* q2, float* q3, float* k, int d, float* s)
+    {
+        if (Vector512.IsHardwareAccelerated && Avx.IsSupported)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int e = 0; e < d; e += 16)
+            {
+                var x = Vector512.Load(k + e);
+                a0 = Vector512.MultiplyAddEstimate(Vector512.Load(q0 + e), x, a0); a1 = Vector512.MultiplyAddEstimate(Vector512.Load(q1 + e), x, a1);
+                a2 = Vector512.MultiplyAddEstimate(Vector512.Load(q2 + e), x, a2); a3 = Vector512.MultiplyAddEstimate(Vector512.Load(q3 + e), x, a3);
+            }
+            var h = Reduce4(Fold(a0), Fold(a1), Fold(a2), Fold(a3));
+            (h.GetLower() + h.GetUpper()).Store(s);
+        }
+        else
+        {
+            s[0] = Dot(q0, k, d); s[1] = Dot(q1, k, d); s[2] = Dot(q2, k, d); s[3] = Dot(q3, k, d);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Fold(Vector512<float> v) => v.GetLower() + v.GetUpper();
+
+    // Per 128-bit lane: [sum(a), sum(b), sum(c), sum(d)] of that lane's four floats of each input.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Reduce4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d) =>
+        Avx.HorizontalAdd(Avx.HorizontalAdd(a, b), Avx.HorizontalAdd(c, d));
+
+    // [sum(a0), sum(a1), sum(a2), sum(a3), sum(b0), sum(b1), sum(b2), sum(b3)].
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Reduce8(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3,
+        Vector256<float> b0, Vector256<float> b1, Vector256<float> b2, Vector256<float> b3)
+    {
+        var ha = Reduce4(a0, a1, a2, a3);
+        var hb = Reduce4(b0, b1, b2, b3);
+        return Avx.Permute2x128(ha, hb, 0x20) + Avx.Permute2x128(ha, hb, 0x31);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Dot(float* q, float* k, int d)
+    {
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> a = default;
+            for (int e = 0; e < d; e += 16) a = Vector512.MultiplyAddEstimate(Vector512.Load(q + e), Vector512.Load(k + e), a);
+            return Vector512.Sum(a);
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> a = default;
+            for (int e = 0; e < d; e += 8) a = Vector256.MultiplyAddEstimate(Vector256.Load(q + e), Vector256.Load(k + e), a);
+            return Vector256.Sum(a);
+        }
+        float s = 0;
+        for (int e = 0; e < d; e++) s = MathF.FusedMultiplyAdd(q[e], k[e], s);
+        return s;
+    }
+
+    /// <summary>
+    /// Two rows of <see cref="AccumulateWeightedRows"/> at once: each V load feeds both rows, and the eight
+    /// accumulators are independent FMA chains.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AccumulateWeightedRows2(float* o0, float* o1, float* p0, float* p1, nint* v, int n, int d)
+    {
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            AccumulateWeightedRows(o0, p0, v, n, d);
+            AccumulateWeightedRows(o1, p1, v, n, d);
+            return;
+        }
+        int e = 0;
+        for (; e + 64 <= d; e += 64)
+        {
+            var a0 = Vector512.Load(o0 + e); var a1 = Vector512.Load(o0 + e + 16); var a2 = Vector512.Load(o0 + e + 32); var a3 = Vector512.Load(o0 + e + 48);
+            var b0 = Vector512.Load(o1 + e); var b1 = Vector512.Load(o1 + e + 16); var b2 = Vector512.Load(o1 + e + 32); var b3 = Vector512.Load(o1 + e + 48);
+            for (int j = 0; j < n; j++)
+            {
+                var w = Vector512.Create(p0[j]); var x = Vector512.Create(p1[j]);
+                float* row = (float*)v[j] + e;
+                var v0 = Vector512.Load(row); var v1 = Vector512.Load(row + 16); var v2 = Vector512.Load(row + 32); var v3 = Vector512.Load(row + 48);
+                a0 = Vector512.MultiplyAddEstimate(v0, w, a0); a1 = Vector512.MultiplyAddEstimate(v1, w, a1);
+                a2 = Vector512.MultiplyAddEstimate(v2, w, a2); a3 = Vector512.MultiplyAddEstimate(v3, w, a3);
+                b0 = Vector512.MultiplyAddEstimate(v0, x, b0); b1 = Vector512.MultiplyAddEstimate(v1, x, b1);
+                b2 = Vector512.MultiplyAddEstimate(v2, x, b2); b3 = Vector512.MultiplyAddEstimate(v3, x, b3);
+            }
+            a0.Store(o0 + e); a1.Store(o0 + e + 16); a2.Store(o0 + e + 32); a3.Store(o0 + e + 48);
+            b0.Store(o1 + e); b1.Store(o1 + e + 16); b2.Store(o1 + e + 32); b3.Store(o1 + e + 48);
+        }
+        for (; e < d; e += 16)
+        {
+            var a = Vector512.Load(o0 + e); var b = Vector512.Load(o1 + e);
+            for (int j = 0; j < n; j++)
+            {
+                var row = Vector512.Load((float*)v[j] + e);
+                a = Vector512.MultiplyAddEstimate(row, Vector512.Create(p0[j]), a);
+                b = Vector512.MultiplyAddEstimate(row, Vector512.Create(p1[j]), b);
+            }
+            a.Store(o0 + e); b.Store(o1 + e);
+        }
+    }
+
+    /// <summary>o[0..d) += sum_j p[j] * v[j][0..d): the output row stays in registers across the keys, 64 floats at a time.</summary>
+    /// <param name="p">[n] weights.</param>
+    /// <param name="v">[n] pointers to value rows of [d].</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AccumulateWeightedRows(float* o, float* p, nint* v, int n, int d)
+    {
+        int e = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; e + 64 <= d; e += 64)
+            {
+                var a0 = Vector512.Load(o + e); var a1 = Vector512.Load(o + e + 16); var a2 = Vector512.Load(o + e + 32); var a3 = Vector512.Load(o + e + 48);
+                for (int j = 0; j < n; j++)
+                {
+                    var w = Vector512.Create(p[j]);
+                    float* row = (float*)v[j] + e;
+                    a0 = Vector512.MultiplyAddEstimate(Vector512.Load(row), w, a0);
+                    a1 = Vector512.MultiplyAddEstimate(Vector512.Load(row + 16), w, a1);
+                    a2 = Vector512.MultiplyAddEstimate(Vector512.Load(row + 32), w, a2);
+                    a3 = Vector512.MultiplyAddEstimate(Vector512.Load(row + 48), w, a3);
+                }
+                a0.Store(o + e); a1.Store(o + e + 16); a2.Store(o + e + 32); a3.Store(o + e + 48);
+            }
+            for (; e < d; e += 16)
+            {
+                var a = Vector512.Load(o + e);
+                for (int j = 0; j < n; j++) a = Vector512.MultiplyAddEstimate(Vector512.Load((float*)v[j] + e), Vector512.Create(p[j]), a);
+                a.Store(o + e);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; e + 32 <= d; e += 32)
+            {
+                var a0 = Vector256.Load(o + e); var a1 = Vector256.Load(o + e + 8); var a2 = Vector256.Load(o + e + 16); var a3 = Vector256.Load(o + e + 24);
+                for (int j = 0; j < n; j++)
+                {
+                    var w = Vector256.Create(p[j]);
+                    float* row = (float*)v[j] + e;
+                    a0 = Vector256.MultiplyAddEstimate(Vector256.Load(row), w, a0);
+                    a1 = Vector256.MultiplyAddEstimate(Vector256.Load(row + 8), w, a1);
+                    a2 = Vector256.MultiplyAddEstimate(Vector256.Load(row + 16), w, a2);
+                    a3 = Vector256.MultiplyAddEstimate(Vector256.Load(row + 24), w, a3);
+                }
+                a0.Store(o + e); a1.Store(o + e + 8); a2.Store(o + e + 16); a3.Store(o + e + 24);
+            }
+            for (; e < d; e += 8)
+            {
+                var a = Vector256.Load(o + e);
+                for (int j = 0; j < n; j++) a = Vector256.MultiplyAddEstimate(Vector256.Load((float*)v[j] + e), Vector256.Create(p[j]), a);
+                a.Store(o + e);
+            }
+        }
+        else
+        {
+            for (int j = 0; j < n; j++)
+                for (int i = 0; i < d; i++) o[i] = MathF.FusedMultiplyAdd(((float*)v[j])[i], p[j], o[i]);
+        }
+    }
+
+    /// <summary>dst[0..d) = src[0..d) * a.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Scale(float* dst, float* src, float a, int d)
+    {
+        int e = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var w = Vector256.Create(a);
+            for (; e + 8 <= d; e += 8) (Vector256.Load(src + e) * w).Store(dst + e);
+        }
+        for (; e < d; e++) dst[e] = src[e] * a;
+    }
+
+    /// <summary>va[0..d) = va * ca + vb * cb.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ScaleAdd(float* va, float ca, float* vb, float cb, int d)
+    {
+        int e = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var wa = Vector256.Create(ca); var wb = Vector256.Create(cb);
+            for (; e + 8 <= d; e += 8) (Vector256.Load(va + e) * wa + Vector256.Load(vb + e) * wb).Store(va + e);
+        }
+        for (; e < d; e++) va[e] = va[e] * ca + vb[e] * cb;
+    }
+
+    /// <summary>Max of a score row of <see cref="BlockKeys"/> floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float BlockMax(float* s)
+    {
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var m = Vector256.Max(Vector256.Max(Vector256.Load(s), Vector256.Load(s + 8)), Vector256.Max(Vector256.Load(s + 16), Vector256.Load(s + 24)));
+            float r = m[0];
+            for (int i = 1; i < 8; i++) r = MathF.Max(r, m[i]);
+            return r;
+        }
+        float max = s[0];
+        for (int i = 1; i < BlockKeys; i++) max = MathF.Max(max, s[i]);
+        return max;
+    }
+
+    /// <summary>s[i] := 2^(s[i] - max) over a row of <see cref="BlockKeys"/> floats (-inf gives 0); returns the sum.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float BlockExp2(float* s, float max)
+    {
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var m = Vector256.Create(max);
+            var p0 = Exp2(Vector256.Load(s) - m); var p1 = Exp2(Vector256.Load(s + 8) - m);
+            var p2 = Exp2(Vector256.Load(s + 16) - m); var p3 = Exp2(Vector256.Load(s + 24) - m);
+            p0.Store(s); p1.Store(s + 8); p2.Store(s + 16); p3.Store(s + 24);
+            return Vector256.Sum((p0 + p1) + (p2 + p3));
+        }
+        float sum = 0;
+        for (int i = 0; i < BlockKeys; i++) sum += s[i] = Exp2(s[i] - max);
+        return sum;
+    }
+
+    // 2^x = 2^round(x) * 2^f, f in [-0.5, 0.5], 2^f by its degree-6 Taylor polynomial (relative error ~1e-7).
+    // Inputs at or below -127 (masked keys: -inf) give exactly 0.
+    private const float C1 = 0.6931471806f, C2 = 0.2402265070f, C3 = 0.05550410866f, C4 = 0.009618129108f, C5 = 0.001333355815f, C6 = 0.0001540353039f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp2(Vector256<float> x)
+    {
+        x = Vector256.Max(x, Vector256.Create(-127f));
+        var n = Vector256.Round(x);
+        var f = x - n;
+        var p = Vector256.Create(C6);
+        p = Vector256.MultiplyAddEstimate(p, f, Vector256.Create(C5));
+        p = Vector256.MultiplyAddEstimate(p, f, Vector256.Create(C4));
+        p = Vector256.MultiplyAddEstimate(p, f, Vector256.Create(C3));
+        p = Vector256.MultiplyAddEstimate(p, f, Vector256.Create(C2));
+        p = Vector256.MultiplyAddEstimate(p, f, Vector256.Create(C1));
+        p = Vector256.MultiplyAddEstimate(p, f, Vector256.Create(1f));
+        var scale = Vector256.ShiftLeft(Vector256.ConvertToInt32(n) + Vector256.Create(127), 23).AsSingle();
+        return p * scale;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Exp2(float x)
+    {
+        x = MathF.Max(x, -127f);
+        float n = MathF.Round(x), f = x - n;
+        float p = C6;
+        p = p * f + C5; p = p * f + C4; p = p * f + C3; p = p * f + C2; p = p * f + C1; p = p * f + 1f;
+        return p * BitConverter.Int32BitsToSingle(((int)n + 127) << 23);
+    }
+}

@@ -6,8 +6,8 @@ namespace SharpInfer.Kernels.Attention;
 
 /// <summary>
 /// The SIMD primitives of the attention kernels: Vector512 where the CPU accelerates it, else Vector256, else scalar
-/// (the IsHardwareAccelerated checks are JIT-time constants, so each machine compiles one path). Head dims are
-/// multiples of 16.
+/// (the IsHardwareAccelerated checks are JIT-time constants, so each machine compiles one path). Any head dim works;
+/// elements past the last full vector take scalar tails.
 /// </summary>
 internal static unsafe class AttentionSimd
 {
@@ -25,7 +25,8 @@ internal static unsafe class AttentionSimd
         if (Vector512.IsHardwareAccelerated && Avx.IsSupported)
         {
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
-            for (int e = 0; e < d; e += 16)
+            int e = 0;
+            for (; e + 16 <= d; e += 16)
             {
                 var x = Vector512.Load(k0 + e); var y = Vector512.Load(k1 + e);
                 var r0 = Vector512.Load(q0 + e); var r1 = Vector512.Load(q1 + e); var r2 = Vector512.Load(q2 + e); var r3 = Vector512.Load(q3 + e);
@@ -35,11 +36,13 @@ internal static unsafe class AttentionSimd
                 b2 = Vector512.MultiplyAddEstimate(r2, y, b2); b3 = Vector512.MultiplyAddEstimate(r3, y, b3);
             }
             Reduce8(Fold(a0), Fold(a1), Fold(a2), Fold(a3), Fold(b0), Fold(b1), Fold(b2), Fold(b3)).Store(s);
+            Tail4x2(q0, q1, q2, q3, k0, k1, e, d, s);
         }
         else if (Avx.IsSupported)
         {
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
-            for (int e = 0; e < d; e += 8)
+            int e = 0;
+            for (; e + 8 <= d; e += 8)
             {
                 var x = Vector256.Load(k0 + e); var y = Vector256.Load(k1 + e);
                 var r0 = Vector256.Load(q0 + e); var r1 = Vector256.Load(q1 + e); var r2 = Vector256.Load(q2 + e); var r3 = Vector256.Load(q3 + e);
@@ -49,6 +52,7 @@ internal static unsafe class AttentionSimd
                 b2 = Vector256.MultiplyAddEstimate(r2, y, b2); b3 = Vector256.MultiplyAddEstimate(r3, y, b3);
             }
             Reduce8(a0, a1, a2, a3, b0, b1, b2, b3).Store(s);
+            Tail4x2(q0, q1, q2, q3, k0, k1, e, d, s);
         }
         else
         {
@@ -65,7 +69,8 @@ internal static unsafe class AttentionSimd
         if (Vector512.IsHardwareAccelerated && Avx.IsSupported)
         {
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (int e = 0; e < d; e += 16)
+            int e = 0;
+            for (; e + 16 <= d; e += 16)
             {
                 var x = Vector512.Load(k + e);
                 a0 = Vector512.MultiplyAddEstimate(Vector512.Load(q0 + e), x, a0); a1 = Vector512.MultiplyAddEstimate(Vector512.Load(q1 + e), x, a1);
@@ -73,10 +78,22 @@ internal static unsafe class AttentionSimd
             }
             var h = Reduce4(Fold(a0), Fold(a1), Fold(a2), Fold(a3));
             (h.GetLower() + h.GetUpper()).Store(s);
+            for (; e < d; e++) { s[0] += q0[e] * k[e]; s[1] += q1[e] * k[e]; s[2] += q2[e] * k[e]; s[3] += q3[e] * k[e]; }
         }
         else
         {
             s[0] = Dot(q0, k, d); s[1] = Dot(q1, k, d); s[2] = Dot(q2, k, d); s[3] = Dot(q3, k, d);
+        }
+    }
+
+    /// <summary>The elements past the last full vector (head dims that are not a multiple of the vector width).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tail4x2(float* q0, float* q1, float* q2, float* q3, float* k0, float* k1, int e, int d, float* s)
+    {
+        for (; e < d; e++)
+        {
+            s[0] += q0[e] * k0[e]; s[1] += q1[e] * k0[e]; s[2] += q2[e] * k0[e]; s[3] += q3[e] * k0[e];
+            s[4] += q0[e] * k1[e]; s[5] += q1[e] * k1[e]; s[6] += q2[e] * k1[e]; s[7] += q3[e] * k1[e];
         }
     }
 
@@ -101,20 +118,21 @@ internal static unsafe class AttentionSimd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Dot(float* q, float* k, int d)
     {
+        int e = 0;
+        float s = 0;
         if (Vector512.IsHardwareAccelerated)
         {
             Vector512<float> a = default;
-            for (int e = 0; e < d; e += 16) a = Vector512.MultiplyAddEstimate(Vector512.Load(q + e), Vector512.Load(k + e), a);
-            return Vector512.Sum(a);
+            for (; e + 16 <= d; e += 16) a = Vector512.MultiplyAddEstimate(Vector512.Load(q + e), Vector512.Load(k + e), a);
+            s = Vector512.Sum(a);
         }
-        if (Vector256.IsHardwareAccelerated)
+        else if (Vector256.IsHardwareAccelerated)
         {
             Vector256<float> a = default;
-            for (int e = 0; e < d; e += 8) a = Vector256.MultiplyAddEstimate(Vector256.Load(q + e), Vector256.Load(k + e), a);
-            return Vector256.Sum(a);
+            for (; e + 8 <= d; e += 8) a = Vector256.MultiplyAddEstimate(Vector256.Load(q + e), Vector256.Load(k + e), a);
+            s = Vector256.Sum(a);
         }
-        float s = 0;
-        for (int e = 0; e < d; e++) s = MathF.FusedMultiplyAdd(q[e], k[e], s);
+        for (; e < d; e++) s = MathF.FusedMultiplyAdd(q[e], k[e], s);
         return s;
     }
 
@@ -149,7 +167,7 @@ internal static unsafe class AttentionSimd
             a0.Store(o0 + e); a1.Store(o0 + e + 16); a2.Store(o0 + e + 32); a3.Store(o0 + e + 48);
             b0.Store(o1 + e); b1.Store(o1 + e + 16); b2.Store(o1 + e + 32); b3.Store(o1 + e + 48);
         }
-        for (; e < d; e += 16)
+        for (; e + 16 <= d; e += 16)
         {
             var a = Vector512.Load(o0 + e); var b = Vector512.Load(o1 + e);
             for (int j = 0; j < n; j++)
@@ -160,6 +178,13 @@ internal static unsafe class AttentionSimd
             }
             a.Store(o0 + e); b.Store(o1 + e);
         }
+        for (; e < d; e++)
+            for (int j = 0; j < n; j++)
+            {
+                float value = ((float*)v[j])[e];
+                o0[e] = MathF.FusedMultiplyAdd(value, p0[j], o0[e]);
+                o1[e] = MathF.FusedMultiplyAdd(value, p1[j], o1[e]);
+            }
     }
 
     /// <summary>o[0..d) += sum_j p[j] * v[j][0..d): the output row stays in registers across the keys, 64 floats at a time.</summary>
@@ -185,7 +210,7 @@ internal static unsafe class AttentionSimd
                 }
                 a0.Store(o + e); a1.Store(o + e + 16); a2.Store(o + e + 32); a3.Store(o + e + 48);
             }
-            for (; e < d; e += 16)
+            for (; e + 16 <= d; e += 16)
             {
                 var a = Vector512.Load(o + e);
                 for (int j = 0; j < n; j++) a = Vector512.MultiplyAddEstimate(Vector512.Load((float*)v[j] + e), Vector512.Create(p[j]), a);
@@ -208,18 +233,15 @@ internal static unsafe class AttentionSimd
                 }
                 a0.Store(o + e); a1.Store(o + e + 8); a2.Store(o + e + 16); a3.Store(o + e + 24);
             }
-            for (; e < d; e += 8)
+            for (; e + 8 <= d; e += 8)
             {
                 var a = Vector256.Load(o + e);
                 for (int j = 0; j < n; j++) a = Vector256.MultiplyAddEstimate(Vector256.Load((float*)v[j] + e), Vector256.Create(p[j]), a);
                 a.Store(o + e);
             }
         }
-        else
-        {
-            for (int j = 0; j < n; j++)
-                for (int i = 0; i < d; i++) o[i] = MathF.FusedMultiplyAdd(((float*)v[j])[i], p[j], o[i]);
-        }
+        for (int j = 0; j < n; j++)
+            for (int i = e; i < d; i++) o[i] = MathF.FusedMultiplyAdd(((float*)v[j])[i], p[j], o[i]);
     }
 
     /// <summary>dst[0..d) = src[0..d) * a.</summary>

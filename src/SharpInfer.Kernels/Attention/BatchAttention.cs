@@ -98,7 +98,7 @@ public sealed unsafe class BatchAttention
         for (int b = 0; b < batch; b++)
             if (qoIndptr[b + 1] < qoIndptr[b]) throw new ArgumentException($"qo_indptr decreases at request {b}");
         if (numKvHeads <= 0 || numQoHeads <= 0 || numQoHeads % numKvHeads != 0) throw new ArgumentException($"{numQoHeads} query heads are not a multiple of {numKvHeads} KV heads");
-        if (headDim <= 0 || headDim % 16 != 0) throw new ArgumentException($"head dim {headDim} is not a positive multiple of 16");
+        if (headDim <= 0) throw new ArgumentException($"head dim {headDim} must be positive");
         if (options.MaxKvChunk < 0 || options.TargetItems < 0 || options.MinKvChunk < 1 || options.QueryTileRows < 1) throw new ArgumentException($"invalid plan options {options}");
 
         _qoIndptr = qoIndptr; _table = table;

@@ -155,7 +155,8 @@ public unsafe class BatchAttentionTests
         var table = TableOf([10], 16);
         Assert.Throws<ArgumentException>(() => attention.Plan([0, 1, 2], table, 4, 2, 64));
         Assert.Throws<ArgumentException>(() => attention.Plan([0, 1], table, 6, 4, 64));
-        Assert.Throws<ArgumentException>(() => attention.Plan([0, 1], table, 4, 2, 40));
+        Assert.Throws<ArgumentException>(() => attention.Plan([0, 1], table, 4, 2, 0));
+        attention.Plan([0, 1], table, 4, 2, 40); // any positive head dim: vector body, scalar tail
     }
 
     internal static PageTable TableOf(int[] kvLens, int pageSize)

@@ -35,6 +35,8 @@ public unsafe class PagedAttentionTests
     [InlineData(16, 8, 8, 32)]
     [InlineData(16, 32, 8, 128)]
     [InlineData(64, 4, 1, 64)]
+    [InlineData(16, 8, 4, 8)]  // stories260K: head dim 8
+    [InlineData(4, 6, 2, 40)]  // a head dim that is not a multiple of 16
     public void BatchAttentionEqualsPerRequestReferenceOnDepagedKv(int pageSize, int hq, int hkv, int d)
     {
         var rng = new Random(pageSize * 1000 + hq);

@@ -11,6 +11,7 @@ public static class BenchCommand
         var bench = new Command("bench", "Benchmarks: kernels against their references and the memory bandwidth, decode throughput by batch size");
         bench.Subcommands.Add(BenchDecodeCommand.Create());
         bench.Subcommands.Add(BenchKernelsCommand.Create());
+        bench.Subcommands.Add(BenchAttentionCommand.Create());
         return bench;
     }
 }

@@ -123,14 +123,27 @@ public sealed unsafe class BatchAttention
         // it reads whole pages in address order; a prefill tile already fills its rows with one head.
         _itemCount = 0; _mergeCount = 0;
         int partialRows = 0, maxRows = 1;
+        // A small batch (one decode request) would make fewer items than threads: then each item takes one KV head.
+        // Heads are computed independently, so this changes who computes a head, never its bits; the chunk length
+        // below still uses the grouped count, keeping it independent of the thread count.
+        long groupedItems = 0;
+        for (int b = 0; b < batch; b++)
+        {
+            int qoLen = qoIndptr[b + 1] - qoIndptr[b];
+            if (qoLen == 0) continue;
+            int grouped = Math.Clamp(options.QueryTileRows / (Math.Min(tileTokens, qoLen) * _group), 1, numKvHeads);
+            groupedItems += (long)((qoLen + tileTokens - 1) / tileTokens) * ((numKvHeads + grouped - 1) / grouped);
+        }
+        bool oneHeadPerItem = groupedItems < _pool.Threads;
         for (int b = 0; b < batch; b++)
         {
             int qoLen = qoIndptr[b + 1] - qoIndptr[b], kvLen = table.KvLength(b);
             if (qoLen == 0) continue;
-            int headsPerItem = Math.Clamp(options.QueryTileRows / (Math.Min(tileTokens, qoLen) * _group), 1, numKvHeads);
+            int groupedHeads = Math.Clamp(options.QueryTileRows / (Math.Min(tileTokens, qoLen) * _group), 1, numKvHeads);
             long chunk = !balanced ? int.MaxValue
                 : options.MaxKvChunk > 0 ? options.MaxKvChunk
-                : Math.Max(options.MinKvChunk, ((keyHeadsPerItem + headsPerItem - 1) / headsPerItem + 31) / 32 * 32);
+                : Math.Max(options.MinKvChunk, ((keyHeadsPerItem + groupedHeads - 1) / groupedHeads + 31) / 32 * 32);
+            int headsPerItem = oneHeadPerItem && balanced ? 1 : groupedHeads;
             int chunks = kvLen == 0 ? 1 : (int)((kvLen + chunk - 1) / chunk);
             for (int t0 = 0; t0 < qoLen; t0 += tileTokens)
             {

@@ -11,7 +11,8 @@ namespace SharpInfer.Kernels.Dense;
 /// </summary>
 public sealed unsafe class MatMul : IParallelWork
 {
-    private const int RowsPerItem = 16;
+    private const int MinRowsPerItem = 16;
+    private readonly int[] _rowsPerItem = new int[MaxGroup];
     private const int MaxGroup = 3;
     [ThreadStatic] private static float[]? t_rowBuffer;
 
@@ -74,7 +75,10 @@ public sealed unsafe class MatMul : IParallelWork
         {
             if (_w[i].Columns != cols) throw new ArgumentException("grouped matrices must have the same number of columns");
             integer &= IntegerDot.IsSupported(_w[i].Type);
-            _firstItem[i + 1] = _firstItem[i] + (_w[i].Rows + RowsPerItem - 1) / RowsPerItem;
+            // About 8 items per thread: enough to balance, few enough that threads stream long contiguous runs.
+            int rowsPerItem = Math.Max(MinRowsPerItem, (_w[i].Rows + 8 * _pool.Threads - 1) / (8 * _pool.Threads) + 3 & ~3);
+            _rowsPerItem[i] = rowsPerItem;
+            _firstItem[i + 1] = _firstItem[i] + (_w[i].Rows + rowsPerItem - 1) / rowsPerItem;
         }
         _integerPath = integer;
         _x = x; _tokens = tokens;
@@ -101,7 +105,7 @@ public sealed unsafe class MatMul : IParallelWork
         while (item >= _firstItem[m + 1]) m++;
         ref readonly var w = ref _w[m];
         float* y = (float*)_y[m];
-        int start = (item - _firstItem[m]) * RowsPerItem, end = Math.Min(w.Rows, start + RowsPerItem);
+        int start = (item - _firstItem[m]) * _rowsPerItem[m], end = Math.Min(w.Rows, start + _rowsPerItem[m]);
         int cols = w.Columns, rows = w.Rows;
         if (_integerPath)
         {

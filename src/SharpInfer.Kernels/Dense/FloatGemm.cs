@@ -20,8 +20,12 @@ public static unsafe class FloatGemm
         if (Vector256.IsHardwareAccelerated && cols % 8 == 0)
         {
             if (rows == 4)
+            {
                 for (; t + 4 <= tokens; t += 4)
                     Kernel4x4(w, cols, x + (long)t * cols, y + (long)t * yStride, yStride);
+                for (; t < tokens; t++)
+                    Kernel4x1(w, cols, x + (long)t * cols, y + (long)t * yStride);
+            }
             for (; t < tokens; t++)
                 for (int r = 0; r < rows; r++)
                     y[(long)t * yStride + r] = Dot1(w + (long)r * cols, x + (long)t * cols, cols);
@@ -43,6 +47,25 @@ public static unsafe class FloatGemm
         var acc = Vector256<float>.Zero;
         for (int i = 0; i < cols; i += 8) acc = Vector256.FusedMultiplyAdd(Vector256.Load(w + i), Vector256.Load(x + i), acc);
         return Vector256.Sum(acc);
+    }
+
+    /// <summary>
+    /// Four rows, one token (decode): four independent FMA chains hide the FMA latency, so a thread streams weights
+    /// as fast as memory delivers them. Each pair accumulates exactly as in <see cref="Dot1"/>.
+    /// </summary>
+    private static void Kernel4x1(float* w, int cols, float* x, float* y)
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        float* w0 = w, w1 = w + cols, w2 = w + 2 * cols, w3 = w + 3 * cols;
+        for (int i = 0; i < cols; i += 8)
+        {
+            var u = Vector256.Load(x + i);
+            a0 = Vector256.FusedMultiplyAdd(Vector256.Load(w0 + i), u, a0);
+            a1 = Vector256.FusedMultiplyAdd(Vector256.Load(w1 + i), u, a1);
+            a2 = Vector256.FusedMultiplyAdd(Vector256.Load(w2 + i), u, a2);
+            a3 = Vector256.FusedMultiplyAdd(Vector256.Load(w3 + i), u, a3);
+        }
+        y[0] = Vector256.Sum(a0); y[1] = Vector256.Sum(a1); y[2] = Vector256.Sum(a2); y[3] = Vector256.Sum(a3);
     }
 
     private static void Kernel4x4(float* w, int cols, float* x, float* y, int yStride)

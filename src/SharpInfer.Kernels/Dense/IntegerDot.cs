@@ -14,17 +14,39 @@ namespace SharpInfer.Kernels.Dense;
 /// </summary>
 public static unsafe class IntegerDot
 {
+    /// <summary>Where a block's weight scale comes from: its f16 field, or a precomputed float table.</summary>
+    private interface IScaleSource { float Scale(byte* block, int b); }
+
+    private readonly struct HalfScales : IScaleSource
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float Scale(byte* block, int b) => HalfConvert.ToSingle(block);
+    }
+
+    private readonly struct TableScales(float* table) : IScaleSource
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float Scale(byte* block, int b) => table[b];
+    }
+
     public static bool IsSupported(GgmlType type) => type is GgmlType.Q8_0 or GgmlType.Q4_0;
 
     /// <param name="row">Q8_0 or Q4_0 blocks of one weight row.</param>
     /// <param name="xq">[n] int8 activations.</param>
     /// <param name="xd">[n / 32] activation block scales.</param>
     /// <param name="xs">[n / 32] sums of each activation block's int8 values (used by the Q4_0 AVX-512 path).</param>
-    public static float Dot(GgmlType type, byte* row, sbyte* xq, float* xd, int* xs, int n)
+    /// <param name="rowScales">[n / 32] float copies of the row's block scales (<see cref="BlockScales"/>), or null.</param>
+    public static float Dot(GgmlType type, byte* row, float* rowScales, sbyte* xq, float* xd, int* xs, int n) =>
+        rowScales != null ? Dot(type, row, new TableScales(rowScales), xq, xd, xs, n) : Dot(type, row, new HalfScales(), xq, xd, xs, n);
+
+    public static float Dot(GgmlType type, byte* row, sbyte* xq, float* xd, int* xs, int n) => Dot(type, row, null, xq, xd, xs, n);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Dot<TScales>(GgmlType type, byte* row, TScales scales, sbyte* xq, float* xd, int* xs, int n) where TScales : struct, IScaleSource
     {
         int blocks = n / 32;
-        if (Avx512BW.IsSupported) return type == GgmlType.Q8_0 ? Q8_0Avx512(row, xq, xd, blocks) : Q4_0Avx512(row, xq, xd, xs, blocks);
-        if (Avx2.IsSupported) return type == GgmlType.Q8_0 ? Q8_0Avx2(row, xq, xd, blocks) : Q4_0Avx2(row, xq, xd, blocks);
+        if (Avx512BW.IsSupported) return type == GgmlType.Q8_0 ? Q8_0Avx512(row, scales, xq, xd, blocks) : Q4_0Avx512(row, scales, xq, xd, xs, blocks);
+        if (Avx2.IsSupported) return type == GgmlType.Q8_0 ? Q8_0Avx2(row, scales, xq, xd, 0, blocks) : Q4_0Avx2(row, scales, xq, xd, 0, blocks);
         return Scalar(type, row, xq, xd, blocks);
     }
 
@@ -73,35 +95,35 @@ public static unsafe class IntegerDot
         return (Vector256.Create(low, high).AsSByte() - Vector256.Create((sbyte)8));
     }
 
-    private static float Q8_0Avx2(byte* row, sbyte* xq, float* xd, int blocks)
+    private static float Q8_0Avx2<TScales>(byte* row, TScales scales, sbyte* xq, float* xd, int first, int blocks) where TScales : struct, IScaleSource
     {
         var acc = Vector256<float>.Zero;
-        for (int b = 0; b < blocks; b++)
+        for (int b = first; b < blocks; b++)
         {
             byte* block = row + b * 34;
             var w = Vector256.Load((sbyte*)(block + 2));
             var x = Vector256.Load(xq + b * 32);
             var isum = Avx.ConvertToVector256Single(DotI8Avx2(w, x));
-            acc = Fma.MultiplyAdd(isum, Vector256.Create(HalfConvert.ToSingle(block) * xd[b]), acc);
+            acc = Fma.MultiplyAdd(isum, Vector256.Create(scales.Scale(block, b) * xd[b]), acc);
         }
         return Vector256.Sum(acc);
     }
 
-    private static float Q4_0Avx2(byte* row, sbyte* xq, float* xd, int blocks)
+    private static float Q4_0Avx2<TScales>(byte* row, TScales scales, sbyte* xq, float* xd, int first, int blocks) where TScales : struct, IScaleSource
     {
         var acc = Vector256<float>.Zero;
-        for (int b = 0; b < blocks; b++)
+        for (int b = first; b < blocks; b++)
         {
             byte* block = row + b * 18;
             var w = UnpackQ4_0(block + 2);
             var x = Vector256.Load(xq + b * 32);
             var isum = Avx.ConvertToVector256Single(DotI8Avx2(w, x));
-            acc = Fma.MultiplyAdd(isum, Vector256.Create(HalfConvert.ToSingle(block) * xd[b]), acc);
+            acc = Fma.MultiplyAdd(isum, Vector256.Create(scales.Scale(block, b) * xd[b]), acc);
         }
         return Vector256.Sum(acc);
     }
 
-    private static float Q8_0Avx512(byte* row, sbyte* xq, float* xd, int blocks)
+    private static float Q8_0Avx512<TScales>(byte* row, TScales scales, sbyte* xq, float* xd, int blocks) where TScales : struct, IScaleSource
     {
         // Two blocks per 512-bit vector: the low 256 bits hold block b, the high 256 bits block b + 1.
         var acc = Vector512<float>.Zero;
@@ -112,15 +134,15 @@ public static unsafe class IntegerDot
             var w = Vector512.Create(Vector256.Load((sbyte*)(b0 + 2)), Vector256.Load((sbyte*)(b1 + 2)));
             var x = Vector512.Load(xq + b * 32);
             var isum = Avx512F.ConvertToVector512Single(DotI8Avx512(w, x));
-            var scale = Vector512.Create(Vector256.Create(HalfConvert.ToSingle(b0) * xd[b]), Vector256.Create(HalfConvert.ToSingle(b1) * xd[b + 1]));
+            var scale = Vector512.Create(Vector256.Create(scales.Scale(b0, b) * xd[b]), Vector256.Create(scales.Scale(b1, b + 1) * xd[b + 1]));
             acc = Avx512F.FusedMultiplyAdd(isum, scale, acc);
         }
         float sum = Vector512.Sum(acc);
-        if (b < blocks) sum += Q8_0Avx2(row + b * 34, xq + b * 32, xd + b, blocks - b);
+        if (b < blocks) sum += Q8_0Avx2(row, scales, xq, xd, b, blocks);
         return sum;
     }
 
-    private static float Q4_0Avx512(byte* row, sbyte* xq, float* xd, int* xs, int blocks)
+    private static float Q4_0Avx512<TScales>(byte* row, TScales scales, sbyte* xq, float* xd, int* xs, int blocks) where TScales : struct, IScaleSource
     {
         // The nibbles are unsigned (0..15), so maddubs takes them as they are and no sign juggling is needed:
         // sum (q - 8) x = sum q x - 8 sum x, with sum x per activation block precomputed.
@@ -136,12 +158,12 @@ public static unsafe class IntegerDot
             var w = Vector512.Create(Vector256.Create(p0 & mask, Vector128.ShiftRightLogical(p0, 4)), Vector256.Create(p1 & mask, Vector128.ShiftRightLogical(p1, 4)));
             var x = Vector512.Load(xq + b * 32);
             var isum = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(w, x), Vector512.Create((short)1));
-            float s0 = HalfConvert.ToSingle(b0) * xd[b], s1 = HalfConvert.ToSingle(b1) * xd[b + 1];
+            float s0 = scales.Scale(b0, b) * xd[b], s1 = scales.Scale(b1, b + 1) * xd[b + 1];
             acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Vector512.Create(Vector256.Create(s0), Vector256.Create(s1)), acc);
             correction += s0 * xs[b] + s1 * xs[b + 1];
         }
         float sum = Vector512.Sum(acc) - 8 * correction;
-        if (b < blocks) sum += Q4_0Avx2(row + b * 18, xq + b * 32, xd + b, blocks - b);
+        if (b < blocks) sum += Q4_0Avx2(row, scales, xq, xd, b, blocks);
         return sum;
     }
 }

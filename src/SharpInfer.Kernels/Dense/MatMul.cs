@@ -113,12 +113,13 @@ public sealed unsafe class MatMul : IParallelWork
                 for (int r = start; r < end; r++)
                 {
                     byte* row = w.Data + (long)r * w.RowBytes;
+                    float* rowScales = w.Scales == null ? null : w.Scales + (long)r * (cols / 32);
                     for (int t = 0; t < _tokens; t++)
-                        y[(long)t * rows + r] = IntegerDot.Dot(w.Type, row, xq + (long)t * cols, xd + (long)t * cols / 32, xs + (long)t * cols / 32, cols);
+                        y[(long)t * rows + r] = IntegerDot.Dot(w.Type, row, rowScales, xq + (long)t * cols, xd + (long)t * cols / 32, xs + (long)t * cols / 32, cols);
                 }
             return;
         }
-        if (_tokens == 1)
+        if (_tokens == 1 && w.Type != GgmlType.F32)
         {
             for (int r = start; r < end; r++)
                 y[r] = RowDot.Dot(w.Type, w.Data + (long)r * w.RowBytes, _x, cols);

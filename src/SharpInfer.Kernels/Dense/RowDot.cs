@@ -27,7 +27,20 @@ public static unsafe class RowDot
         ushort* w = (ushort*)row;
         int i = 0;
         float sum = 0;
-        if (Vector256.IsHardwareAccelerated && n >= 16)
+        if (Vector512.IsHardwareAccelerated && n >= 32)
+        {
+            // 512-bit lanes halve the instructions of the integer conversion, which is what bounds this loop.
+            var acc0 = Vector512<float>.Zero;
+            var acc1 = Vector512<float>.Zero;
+            for (; i + 32 <= n; i += 32)
+            {
+                var (lo, hi) = Vector512.Widen(Vector512.Load(w + i));
+                acc0 = Vector512.FusedMultiplyAdd(HalfConvert.ToSingle(lo), Vector512.Load(x + i), acc0);
+                acc1 = Vector512.FusedMultiplyAdd(HalfConvert.ToSingle(hi), Vector512.Load(x + i + 16), acc1);
+            }
+            sum = Vector512.Sum(acc0 + acc1);
+        }
+        else if (Vector256.IsHardwareAccelerated && n >= 16)
         {
             var acc0 = Vector256<float>.Zero;
             var acc1 = Vector256<float>.Zero;

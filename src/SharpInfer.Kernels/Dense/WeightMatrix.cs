@@ -14,14 +14,22 @@ public readonly unsafe struct WeightMatrix
     public readonly int Columns;
     /// <summary>Bytes of one row.</summary>
     public readonly int RowBytes;
+    /// <summary>
+    /// [Rows, Columns / 32] float32 copies of the f16 block scales of a Q8_0/Q4_0 matrix, or null. The integer dot
+    /// products read them instead of converting two halves per pair of blocks (see <see cref="BlockScales"/>).
+    /// </summary>
+    public readonly float* Scales;
 
-    public WeightMatrix(byte* data, GgmlType type, int rows, int columns)
+    public WeightMatrix(byte* data, GgmlType type, int rows, int columns, float* scales = null)
     {
         if (columns % GgmlTypeInfo.BlockSize(type) != 0)
             throw new ArgumentException($"{columns} columns is not a multiple of the {type} block size {GgmlTypeInfo.BlockSize(type)}");
-        Data = data; Type = type; Rows = rows; Columns = columns;
+        Data = data; Type = type; Rows = rows; Columns = columns; Scales = scales;
         RowBytes = checked((int)GgmlTypeInfo.RowBytes(type, columns));
     }
+
+    /// <summary>The same matrix with a block-scale table (from <see cref="BlockScales.Create"/>).</summary>
+    public WeightMatrix WithScales(float* scales) => new(Data, Type, Rows, Columns, scales);
 
     public ReadOnlySpan<byte> Row(int row) => new(Data + (long)row * RowBytes, RowBytes);
 

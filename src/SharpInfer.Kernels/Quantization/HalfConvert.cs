@@ -38,6 +38,18 @@ public static class HalfConvert
         return (value.AsUInt32() | Vector256.ShiftLeft(h & Vector256.Create(0x8000u), 16)).AsSingle();
     }
 
+    /// <summary>Sixteen half bit patterns (zero-extended to 32 bits) to floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ToSingle(Vector512<uint> h)
+    {
+        var magnitude = h & Vector512.Create(0x7fffu);
+        var shifted = Vector512.ShiftLeft(magnitude, 13);
+        var finite = shifted.AsSingle() * Vector512.Create(TwoTo112);
+        var special = (shifted | Vector512.Create(0x7f800000u)).AsSingle();
+        var value = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(0x7c00u)).AsSingle(), special, finite);
+        return (value.AsUInt32() | Vector512.ShiftLeft(h & Vector512.Create(0x8000u), 16)).AsSingle();
+    }
+
     /// <summary>Converts a span of halves; vectorised, exact.</summary>
     public static unsafe void ToSingle(ReadOnlySpan<ushort> source, Span<float> destination)
     {

@@ -41,6 +41,7 @@ public sealed unsafe class LlamaModel : IDisposable
     private readonly MatMul _matmul;
     private readonly PagedAttention _attention;
     private ActivationBuffers? _buffers;
+    private readonly List<nint> _scaleTables = []; // native block-scale tables of Q8_0/Q4_0 matrices, freed on Dispose
 
     public LlamaConfig Config { get; }
     public GgufFile File => _file;
@@ -77,7 +78,7 @@ public sealed unsafe class LlamaModel : IDisposable
             var c = Config;
             MaxTokensPerForward = Math.Max(1, maxTokensPerForward);
             _embedding = Matrix("token_embd.weight", c.VocabSize, c.Dim);
-            _output = file.FindTensor("output.weight") != null ? Matrix("output.weight", c.VocabSize, c.Dim) : _embedding;
+            _output = Tabulate(file.FindTensor("output.weight") != null ? Matrix("output.weight", c.VocabSize, c.Dim) : _embedding);
             _outputNorm = Vector("output_norm.weight", c.Dim);
             _layers = new Layer[c.Layers];
             for (int l = 0; l < c.Layers; l++)
@@ -86,17 +87,17 @@ public sealed unsafe class LlamaModel : IDisposable
                 _layers[l] = new Layer
                 {
                     AttnNorm = Vector(p + "attn_norm.weight", c.Dim),
-                    Wq = Matrix(p + "attn_q.weight", c.QueryDim, c.Dim),
-                    Wk = Matrix(p + "attn_k.weight", c.KvDim, c.Dim),
-                    Wv = Matrix(p + "attn_v.weight", c.KvDim, c.Dim),
-                    Wo = Matrix(p + "attn_output.weight", c.Dim, c.QueryDim),
+                    Wq = Tabulate(Matrix(p + "attn_q.weight", c.QueryDim, c.Dim)),
+                    Wk = Tabulate(Matrix(p + "attn_k.weight", c.KvDim, c.Dim)),
+                    Wv = Tabulate(Matrix(p + "attn_v.weight", c.KvDim, c.Dim)),
+                    Wo = Tabulate(Matrix(p + "attn_output.weight", c.Dim, c.QueryDim)),
                     Bq = OptionalVector(p + "attn_q.bias", c.QueryDim),
                     Bk = OptionalVector(p + "attn_k.bias", c.KvDim),
                     Bv = OptionalVector(p + "attn_v.bias", c.KvDim),
                     FfnNorm = Vector(p + "ffn_norm.weight", c.Dim),
-                    Gate = Matrix(p + "ffn_gate.weight", c.FfnDim, c.Dim),
-                    Up = Matrix(p + "ffn_up.weight", c.FfnDim, c.Dim),
-                    Down = Matrix(p + "ffn_down.weight", c.Dim, c.FfnDim),
+                    Gate = Tabulate(Matrix(p + "ffn_gate.weight", c.FfnDim, c.Dim)),
+                    Up = Tabulate(Matrix(p + "ffn_up.weight", c.FfnDim, c.Dim)),
+                    Down = Tabulate(Matrix(p + "ffn_down.weight", c.Dim, c.FfnDim)),
                 };
             }
             // llama-3.1 files carry their frequency factors as a tensor; it takes precedence over metadata.
@@ -107,9 +108,25 @@ public sealed unsafe class LlamaModel : IDisposable
         }
         catch
         {
+            FreeScaleTables();
             if (_ownsPool) _pool.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Gives Q8_0/Q4_0 matrices a float table of their block scales (see <see cref="BlockScales"/>).</summary>
+    private WeightMatrix Tabulate(WeightMatrix w)
+    {
+        if (!BlockScales.Applies(w.Type)) return w;
+        float* table = BlockScales.Create(w);
+        _scaleTables.Add((nint)table);
+        return w.WithScales(table);
+    }
+
+    private void FreeScaleTables()
+    {
+        foreach (nint table in _scaleTables) BlockScales.Free((float*)table);
+        _scaleTables.Clear();
     }
 
     /// <summary>Opens a GGUF file and builds the model over it; the model owns (and disposes) the file.</summary>
@@ -263,6 +280,7 @@ public sealed unsafe class LlamaModel : IDisposable
 
     public void Dispose()
     {
+        FreeScaleTables();
         if (_ownsPool) _pool.Dispose();
         if (_ownsFile) _file.Dispose();
     }

@@ -129,6 +129,11 @@ public unsafe class IntegerDotTests
                 for (int i = 0; i < n; i++) { exact += (double)wd[i] * q[i] * d[i / 32]; magnitude += Math.Abs((double)wd[i] * q[i] * d[i / 32]); }
                 Assert.True(Math.Abs(fast - exact) <= 1e-5 * magnitude, $"{type} blocks={blocks}: {fast} vs {exact}");
                 Assert.True(Math.Abs(scalar - exact) <= 1e-5 * magnitude, $"{type} blocks={blocks}: scalar {scalar} vs {exact}");
+                // With a precomputed block-scale table: the same scales, so the same bits.
+                var w2 = new WeightMatrix(r, type, 1, n);
+                float* table = BlockScales.Create(w2);
+                try { Assert.Equal(fast, IntegerDot.Dot(type, r, table, qp, dp, sp, n)); }
+                finally { BlockScales.Free(table); }
             }
         }
     }

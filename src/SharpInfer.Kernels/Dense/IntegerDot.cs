@@ -166,4 +166,58 @@ public static unsafe class IntegerDot
         if (b < blocks) sum += Q4_0Avx2(row, scales, xq, xd, b, blocks);
         return sum;
     }
+
+    /// <summary>Whether <see cref="DotQ4_0Grouped"/> runs on this machine.</summary>
+    public static bool HasGroupedQ4_0 => Avx512BW.IsSupported;
+
+    /// <summary>
+    /// Rearranges int8 activations for <see cref="DotQ4_0Grouped"/>: in each group of four blocks (128 values) the
+    /// first halves of the blocks come first, then the second halves, matching four blocks' low and high nibbles
+    /// loaded side by side. Blocks after the last full group keep their natural order.
+    /// </summary>
+    public static void PermuteForQ4_0(ReadOnlySpan<sbyte> natural, Span<sbyte> permuted)
+    {
+        int groups = natural.Length / 128;
+        for (int g = 0; g < groups; g++)
+            for (int k = 0; k < 4; k++)
+            {
+                natural.Slice(128 * g + 32 * k, 16).CopyTo(permuted.Slice(128 * g + 16 * k, 16));
+                natural.Slice(128 * g + 32 * k + 16, 16).CopyTo(permuted.Slice(128 * g + 64 + 16 * k, 16));
+            }
+        natural[(128 * groups)..].CopyTo(permuted[(128 * groups)..]);
+    }
+
+    /// <summary>
+    /// Q4_0 dot over activations permuted by <see cref="PermuteForQ4_0"/>, four blocks per step with AVX-512BW: one
+    /// 512-bit register holds the nibbles of four blocks, the four block scales come from the scale table in one
+    /// vector multiply and are spread to their lanes with one permute. About half the instructions of the pairwise
+    /// kernel. Requires <see cref="HasGroupedQ4_0"/> and a block-scale table.
+    /// </summary>
+    public static float DotQ4_0Grouped(byte* row, float* rowScales, sbyte* xPermuted, float* xd, int* xs, int n)
+    {
+        int blocks = n / 32, groups = blocks / 4;
+        var acc = Vector512<float>.Zero;
+        var correction = Vector128<float>.Zero;
+        var mask = Vector512.Create((byte)0x0F);
+        var ones = Vector512.Create((short)1);
+        var spread = Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+        for (int g = 0; g < groups; g++)
+        {
+            byte* b0 = row + g * 4 * 18;
+            var packed = Vector512.Create(
+                Vector256.Create(Vector128.Load(b0 + 2), Vector128.Load(b0 + 20)),
+                Vector256.Create(Vector128.Load(b0 + 38), Vector128.Load(b0 + 56)));
+            var low = packed & mask;
+            var high = Vector512.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & mask;
+            sbyte* x = xPermuted + g * 128;
+            var pairs = Avx512BW.MultiplyAddAdjacent(low, Vector512.Load(x)) + Avx512BW.MultiplyAddAdjacent(high, Vector512.Load(x + 64));
+            var isum = Avx512BW.MultiplyAddAdjacent(pairs, ones); // lanes 4k..4k+3 belong to block k
+            var scale4 = Vector128.Load(rowScales + 4 * g) * Vector128.Load(xd + 4 * g);
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Avx512F.PermuteVar16x32(scale4.ToVector256Unsafe().ToVector512Unsafe(), spread), acc);
+            correction = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(Vector128.Load(xs + 4 * g)), scale4, correction);
+        }
+        float sum = Vector512.Sum(acc) - 8 * Vector128.Sum(correction);
+        if (groups * 4 < blocks) sum += Q4_0Avx2(row, new TableScales(rowScales), xPermuted, xd, groups * 4, blocks);
+        return sum;
+    }
 }

@@ -28,6 +28,8 @@ public sealed unsafe class MatMul : IParallelWork
     private sbyte[] _xq = [];
     private float[] _xd = [];
     private int[] _xs = [];
+    private sbyte[] _xqPermuted = []; // [tokens, cols] the same quants in the order DotQ4_0Grouped reads
+    private bool _permuted;
 
     public MatMul(WorkerPool pool) => _pool = pool;
 
@@ -82,7 +84,19 @@ public sealed unsafe class MatMul : IParallelWork
         }
         _integerPath = integer;
         _x = x; _tokens = tokens;
-        if (integer) QuantizeInput(x, tokens, cols);
+        _permuted = false;
+        if (integer)
+        {
+            QuantizeInput(x, tokens, cols);
+            for (int i = 0; i < _count; i++)
+                if (_w[i].Type == GgmlType.Q4_0 && _w[i].Scales != null && IntegerDot.HasGroupedQ4_0) _permuted = true;
+            if (_permuted)
+            {
+                long n = (long)tokens * cols;
+                if (_xqPermuted.Length < n) _xqPermuted = GC.AllocateArray<sbyte>(_xq.Length, pinned: true);
+                for (int t = 0; t < tokens; t++) IntegerDot.PermuteForQ4_0(_xq.AsSpan(t * cols, cols), _xqPermuted.AsSpan(t * cols, cols));
+            }
+        }
         _pool.For(_firstItem[_count], this);
     }
 
@@ -109,9 +123,18 @@ public sealed unsafe class MatMul : IParallelWork
         int cols = w.Columns, rows = w.Rows;
         if (_integerPath)
         {
-            fixed (sbyte* xq = _xq) fixed (float* xd = _xd) fixed (int* xs = _xs)
+            bool grouped = _permuted && w.Type == GgmlType.Q4_0 && w.Scales != null;
+            fixed (sbyte* xq = _xq) fixed (sbyte* xp = _xqPermuted) fixed (float* xd = _xd) fixed (int* xs = _xs)
                 for (int r = start; r < end; r++)
                 {
+                    if (grouped)
+                    {
+                        byte* q4row = w.Data + (long)r * w.RowBytes;
+                        float* q4scales = w.Scales + (long)r * (cols / 32);
+                        for (int t = 0; t < _tokens; t++)
+                            y[(long)t * rows + r] = IntegerDot.DotQ4_0Grouped(q4row, q4scales, xp + (long)t * cols, xd + (long)t * cols / 32, xs + (long)t * cols / 32, cols);
+                        continue;
+                    }
                     byte* row = w.Data + (long)r * w.RowBytes;
                     float* rowScales = w.Scales == null ? null : w.Scales + (long)r * (cols / 32);
                     for (int t = 0; t < _tokens; t++)
@@ -119,8 +142,10 @@ public sealed unsafe class MatMul : IParallelWork
                 }
             return;
         }
-        if (_tokens == 1 && w.Type != GgmlType.F32)
+        if (_tokens == 1)
         {
+            // Decode: typed dot products straight from the stored rows (TensorPrimitives' unrolled Vector512 dot for
+            // F32 streams memory faster than a 4-row tile with one chain per row).
             for (int r = start; r < end; r++)
                 y[r] = RowDot.Dot(w.Type, w.Data + (long)r * w.RowBytes, _x, cols);
             return;

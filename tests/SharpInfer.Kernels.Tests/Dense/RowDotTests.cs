@@ -139,6 +139,55 @@ public unsafe class IntegerDotTests
     }
 
     [Fact]
+    public void GroupedQ4_0KernelOnPermutedActivationsMatchesTheExactSum()
+    {
+        if (!IntegerDot.HasGroupedQ4_0) return; // needs AVX-512BW; the other paths are covered above
+        for (int blocks = 1; blocks <= 23; blocks++)
+        {
+            int n = blocks * 32;
+            var w = QuantizationTests.RandomValues(n, blocks + 7, 3f);
+            var x = QuantizationTests.RandomValues(n, blocks + 300, 5f);
+            var row = new byte[GgmlTypeInfo.RowBytes(GgmlType.Q4_0, n)];
+            Quantize.Row(GgmlType.Q4_0, w, row);
+            var q = new sbyte[n];
+            var permuted = new sbyte[n];
+            var d = new float[blocks];
+            var sums = new int[blocks];
+            ActivationQuantizer.Quantize(x, q, d, sums);
+            IntegerDot.PermuteForQ4_0(q, permuted);
+            var wd = new float[n];
+            Dequantize.Row(GgmlType.Q4_0, row, wd);
+            double exact = 0, magnitude = 0;
+            for (int i = 0; i < n; i++) { exact += (double)wd[i] * q[i] * d[i / 32]; magnitude += Math.Abs((double)wd[i] * q[i] * d[i / 32]); }
+            fixed (byte* r = row) fixed (sbyte* pp = permuted) fixed (float* dp = d) fixed (int* sp = sums)
+            {
+                float* table = BlockScales.Create(new WeightMatrix(r, GgmlType.Q4_0, 1, n));
+                try
+                {
+                    float grouped = IntegerDot.DotQ4_0Grouped(r, table, pp, dp, sp, n);
+                    Assert.True(Math.Abs(grouped - exact) <= 1e-5 * magnitude, $"blocks={blocks}: {grouped} vs {exact}");
+                }
+                finally { BlockScales.Free(table); }
+            }
+        }
+    }
+
+    [Fact]
+    public void PermutationPutsFirstHalvesThenSecondHalvesOfEachGroupOfFour()
+    {
+        var natural = Enumerable.Range(0, 160).Select(i => (sbyte)(i - 80)).ToArray(); // 5 blocks: one group + one leftover
+        var permuted = new sbyte[160];
+        IntegerDot.PermuteForQ4_0(natural, permuted);
+        for (int k = 0; k < 4; k++)
+            for (int j = 0; j < 16; j++)
+            {
+                Assert.Equal(natural[32 * k + j], permuted[16 * k + j]);
+                Assert.Equal(natural[32 * k + 16 + j], permuted[64 + 16 * k + j]);
+            }
+        Assert.Equal(natural[128..], permuted[128..]);
+    }
+
+    [Fact]
     public void ActivationQuantizerVectorPathEqualsTheScalarDefinition()
     {
         var x = QuantizationTests.RandomValues(32 * 40, 9, 50f);

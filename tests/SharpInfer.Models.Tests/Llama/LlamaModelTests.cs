@@ -23,8 +23,15 @@ public class LlamaModelTests
     }
 
     /// <summary>Prefill in one forward (logits of every position), then decode steps; each compared with the float64 reference.</summary>
+    /// <remarks>
+    /// With quantized activations the tolerance is 1e-2 of max |ref|, not 1e-4: the reference quantizes float64
+    /// activations and the fast path float32 ones, and the two can round an element that sits on a rounding boundary
+    /// to neighbouring int8 values; one such flip moves the logits by ~1e-3 relative. With identical inputs the
+    /// integer kernels meet 1e-5 (IntegerDotTests, SolutionAccuracyTests); here the test proves the wiring.
+    /// </remarks>
     private static void AssertMatchesReference(string path, int threads, int[] prompt, int[] decode, int maxTokensPerForward = 64, bool quantizeActivations = false)
     {
+        double tolerance = quantizeActivations ? 1e-2 : 1e-4;
         using var file = GgufFile.Open(path);
         using var model = new LlamaModel(file, threads, maxTokensPerForward) { QuantizeActivations = quantizeActivations, IntegerPathMaxTokens = int.MaxValue };
         var reference = new ReferenceLlama(file) { QuantizeActivations = quantizeActivations };
@@ -35,22 +42,22 @@ public class LlamaModelTests
         model.Forward(prompt, [0, prompt.Length], PageTable.ForSingle(pages, prompt.Length, 4), cache, logits, allTokens: true);
         int position = prompt.Length;
         for (int i = 0; i < prompt.Length; i++)
-            AssertClose(reference.Step(prompt[i]), logits.AsSpan(i * vocab, vocab), $"prompt position {i}");
+            AssertClose(reference.Step(prompt[i]), logits.AsSpan(i * vocab, vocab), $"prompt position {i}", tolerance);
         foreach (int token in decode)
         {
             position++;
             var step = new float[vocab];
             model.Forward([token], [0, 1], PageTable.ForSingle(pages, position, 4), cache, step);
-            AssertClose(reference.Step(token), step, $"decode position {position - 1}");
+            AssertClose(reference.Step(token), step, $"decode position {position - 1}", tolerance);
         }
     }
 
-    private static void AssertClose(double[] expected, ReadOnlySpan<float> actual, string where)
+    private static void AssertClose(double[] expected, ReadOnlySpan<float> actual, string where, double tolerance = 1e-4)
     {
         double maxRef = expected.Max(Math.Abs), maxErr = 0;
         for (int i = 0; i < expected.Length; i++) maxErr = Math.Max(maxErr, Math.Abs(actual[i] - expected[i]));
         Assert.True(maxRef > 0, "reference logits are all zero: the test would prove nothing");
-        Assert.True(maxErr <= 1e-4 * maxRef, $"{where}: max |fast - ref| = {maxErr:E3} > 1e-4 * {maxRef:E3}");
+        Assert.True(maxErr <= tolerance * maxRef, $"{where}: max |fast - ref| = {maxErr:E3} > {tolerance} * {maxRef:E3}");
     }
 
     [Theory]

@@ -1,3 +1,4 @@
+using SharpInfer.Kernels.Sampling;
 namespace SharpInfer.Engine.Sampling;
 
 /// <summary>
@@ -38,10 +39,10 @@ public sealed class Sampler
         int n = vocab;
         if (_p.TopK > 0 && _p.TopK < vocab)
         {
-            PartialSortDescending(values, ids, _p.TopK);
+            TopKSelection.SelectTop(values, ids, _p.TopK);
             n = _p.TopK;
         }
-        else SortDescending(values, ids, vocab);
+        else TopKSelection.SortDescending(values, ids, vocab);
 
         // Probabilities of the survivors (max subtracted first: logits can be large).
         var kept = values[..n];
@@ -103,56 +104,6 @@ public sealed class Sampler
             ref float l = ref logits[token];
             l = l > 0 ? l / _p.RepetitionPenalty : l * _p.RepetitionPenalty;
             l -= count * _p.FrequencyPenalty + _p.PresencePenalty;
-        }
-    }
-
-    private static bool Before(float va, int ia, float vb, int ib) => va > vb || (va == vb && ia < ib);
-
-    private static readonly Comparer<float> Descending = Comparer<float>.Create((a, b) => b.CompareTo(a));
-
-    private static void SortDescending(Span<float> values, Span<int> ids, int n)
-    {
-        // Sort by value descending; the unstable sort's order among equal values is then fixed by id below.
-        values[..n].Sort(ids[..n], Descending);
-        // Restore id order among equal values.
-        int start = 0;
-        for (int i = 1; i <= n; i++)
-            if (i == n || values[i] != values[start])
-            {
-                if (i - start > 1) ids[start..i].Sort();
-                start = i;
-            }
-    }
-
-    /// <summary>Moves the k best (value desc, id asc) to the front, sorted, with a bounded min-heap: O(n log k).</summary>
-    private static void PartialSortDescending(Span<float> values, Span<int> ids, int k)
-    {
-        int n = values.Length;
-        // Heap of the k best seen so far in the first k slots, root = the worst of them.
-        for (int i = k / 2 - 1; i >= 0; i--) SiftDown(values, ids, i, k);
-        for (int i = k; i < n; i++)
-        {
-            if (Before(values[i], ids[i], values[0], ids[0]))
-            {
-                (values[0], values[i]) = (values[i], values[0]);
-                (ids[0], ids[i]) = (ids[i], ids[0]);
-                SiftDown(values, ids, 0, k);
-            }
-        }
-        SortDescending(values, ids, k);
-    }
-
-    private static void SiftDown(Span<float> values, Span<int> ids, int i, int size)
-    {
-        while (true)
-        {
-            int l = 2 * i + 1, r = l + 1, worst = i;
-            if (l < size && Before(values[worst], ids[worst], values[l], ids[l])) worst = l;
-            if (r < size && Before(values[worst], ids[worst], values[r], ids[r])) worst = r;
-            if (worst == i) return;
-            (values[i], values[worst]) = (values[worst], values[i]);
-            (ids[i], ids[worst]) = (ids[worst], ids[i]);
-            i = worst;
         }
     }
 

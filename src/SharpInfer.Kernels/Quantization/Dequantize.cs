@@ -47,14 +47,7 @@ public static class Dequantize
             var y = dst.Slice(b * GgmlTypeInfo.QK, GgmlTypeInfo.QK);
             if (Vector256.IsHardwareAccelerated)
             {
-                var (q0, q1) = Vector256.Widen(Vector256.Create<sbyte>(q));
-                var (i0, i1) = Vector256.Widen(q0);
-                var (i2, i3) = Vector256.Widen(q1);
-                var scale = Vector256.Create(d);
-                (Vector256.ConvertToSingle(i0) * scale).CopyTo(y);
-                (Vector256.ConvertToSingle(i1) * scale).CopyTo(y[8..]);
-                (Vector256.ConvertToSingle(i2) * scale).CopyTo(y[16..]);
-                (Vector256.ConvertToSingle(i3) * scale).CopyTo(y[24..]);
+                StoreScaled(Vector256.Create<sbyte>(q), d, y);
                 continue;
             }
             for (int j = 0; j < GgmlTypeInfo.QK; j++) y[j] = d * q[j];
@@ -74,14 +67,7 @@ public static class Dequantize
             {
                 var packed = Vector128.Create<byte>(qs);
                 var values = Vector256.Create(packed & Vector128.Create((byte)0x0F), Vector128.ShiftRightLogical(packed, 4)).AsSByte() - Vector256.Create((sbyte)8);
-                var (q0, q1) = Vector256.Widen(values);
-                var (i0, i1) = Vector256.Widen(q0);
-                var (i2, i3) = Vector256.Widen(q1);
-                var scale = Vector256.Create(d);
-                (Vector256.ConvertToSingle(i0) * scale).CopyTo(y);
-                (Vector256.ConvertToSingle(i1) * scale).CopyTo(y[8..]);
-                (Vector256.ConvertToSingle(i2) * scale).CopyTo(y[16..]);
-                (Vector256.ConvertToSingle(i3) * scale).CopyTo(y[24..]);
+                StoreScaled(values, d, y);
                 continue;
             }
             for (int j = 0; j < 16; j++)
@@ -90,6 +76,19 @@ public static class Dequantize
                 y[j + 16] = d * ((qs[j] >> 4) - 8);    // high nibbles the second half
             }
         }
+    }
+
+    /// <summary>y[0..32) = d * q: 32 int8 values widened to float and scaled (the vector body of Q8_0 and Q4_0).</summary>
+    private static void StoreScaled(Vector256<sbyte> q, float d, Span<float> y)
+    {
+        var (q0, q1) = Vector256.Widen(q);
+        var (i0, i1) = Vector256.Widen(q0);
+        var (i2, i3) = Vector256.Widen(q1);
+        var scale = Vector256.Create(d);
+        (Vector256.ConvertToSingle(i0) * scale).CopyTo(y);
+        (Vector256.ConvertToSingle(i1) * scale).CopyTo(y[8..]);
+        (Vector256.ConvertToSingle(i2) * scale).CopyTo(y[16..]);
+        (Vector256.ConvertToSingle(i3) * scale).CopyTo(y[24..]);
     }
 
     /// <summary>The 6-bit scale and min of sub-block j, packed into 12 bytes as ggml's get_scale_min_k4 unpacks them.</summary>

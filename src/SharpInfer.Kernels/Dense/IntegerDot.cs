@@ -167,6 +167,34 @@ public static unsafe class IntegerDot
         return sum;
     }
 
+    /// <summary>
+    /// Q8_0 dot with a block-scale table, four blocks per AVX-512 step: the four scales come from two vector loads
+    /// and a multiply and reach their lanes by two permutes, instead of per-block scalar work.
+    /// Requires <see cref="HasGroupedQ4_0"/> (AVX-512BW).
+    /// </summary>
+    public static float DotQ8_0Grouped(byte* row, float* rowScales, sbyte* xq, float* xd, int n)
+    {
+        int blocks = n / 32, groups = blocks / 4;
+        var acc = Vector512<float>.Zero;
+        var firstPair = Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+        var secondPair = Vector512.Create(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+        for (int g = 0; g < groups; g++)
+        {
+            byte* b0 = row + g * 4 * 34;
+            var w01 = Vector512.Create(Vector256.Load((sbyte*)(b0 + 2)), Vector256.Load((sbyte*)(b0 + 36)));
+            var w23 = Vector512.Create(Vector256.Load((sbyte*)(b0 + 70)), Vector256.Load((sbyte*)(b0 + 104)));
+            sbyte* x = xq + g * 128;
+            var i01 = Avx512F.ConvertToVector512Single(DotI8Avx512(w01, Vector512.Load(x)));
+            var i23 = Avx512F.ConvertToVector512Single(DotI8Avx512(w23, Vector512.Load(x + 64)));
+            var scale4 = (Vector128.Load(rowScales + 4 * g) * Vector128.Load(xd + 4 * g)).ToVector256Unsafe().ToVector512Unsafe();
+            acc = Avx512F.FusedMultiplyAdd(i01, Avx512F.PermuteVar16x32(scale4, firstPair), acc);
+            acc = Avx512F.FusedMultiplyAdd(i23, Avx512F.PermuteVar16x32(scale4, secondPair), acc);
+        }
+        float sum = Vector512.Sum(acc);
+        if (groups * 4 < blocks) sum += Q8_0Avx2(row, new TableScales(rowScales), xq, xd, groups * 4, blocks);
+        return sum;
+    }
+
     /// <summary>Whether <see cref="DotQ4_0Grouped"/> runs on this machine.</summary>
     public static bool HasGroupedQ4_0 => Avx512BW.IsSupported;
 

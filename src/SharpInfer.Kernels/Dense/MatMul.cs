@@ -124,9 +124,18 @@ public sealed unsafe class MatMul : IParallelWork
         if (_integerPath)
         {
             bool grouped = _permuted && w.Type == GgmlType.Q4_0 && w.Scales != null;
+            bool groupedQ8 = w.Type == GgmlType.Q8_0 && w.Scales != null && IntegerDot.HasGroupedQ4_0;
             fixed (sbyte* xq = _xq) fixed (sbyte* xp = _xqPermuted) fixed (float* xd = _xd) fixed (int* xs = _xs)
                 for (int r = start; r < end; r++)
                 {
+                    if (groupedQ8)
+                    {
+                        byte* q8row = w.Data + (long)r * w.RowBytes;
+                        float* q8scales = w.Scales + (long)r * (cols / 32);
+                        for (int t = 0; t < _tokens; t++)
+                            y[(long)t * rows + r] = IntegerDot.DotQ8_0Grouped(q8row, q8scales, xq + (long)t * cols, xd + (long)t * cols / 32, cols);
+                        continue;
+                    }
                     if (grouped)
                     {
                         byte* q4row = w.Data + (long)r * w.RowBytes;

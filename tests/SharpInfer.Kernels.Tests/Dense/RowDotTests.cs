@@ -132,7 +132,15 @@ public unsafe class IntegerDotTests
                 // With a precomputed block-scale table: the same scales, so the same bits.
                 var w2 = new WeightMatrix(r, type, 1, n);
                 float* table = BlockScales.Create(w2);
-                try { Assert.Equal(fast, IntegerDot.Dot(type, r, table, qp, dp, sp, n)); }
+                try
+                {
+                    Assert.Equal(fast, IntegerDot.Dot(type, r, table, qp, dp, sp, n));
+                    if (type == GgmlType.Q8_0 && IntegerDot.HasGroupedQ4_0)
+                    {
+                        float grouped = IntegerDot.DotQ8_0Grouped(r, table, qp, dp, n);
+                        Assert.True(Math.Abs(grouped - exact) <= 1e-5 * magnitude, $"grouped Q8_0 blocks={blocks}: {grouped} vs {exact}");
+                    }
+                }
                 finally { BlockScales.Free(table); }
             }
         }

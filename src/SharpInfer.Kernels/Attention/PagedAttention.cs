@@ -16,6 +16,18 @@ public sealed unsafe class PagedAttention
 
     public PagedAttention(WorkerPool pool) => _attention = new BatchAttention(pool);
 
+    /// <summary>
+    /// Split-KV chunks of this many keys, counted from each request's first key, instead of a length derived from the
+    /// whole batch. A query's value then depends only on its own request (the serving engine's batch invariance: a
+    /// request gives the same bits alone or in any batch). FlashInfer's fixed_split_size; 0 = automatic.
+    /// </summary>
+    public int FixedKvChunk
+    {
+        get => _options.MaxKvChunk;
+        set => _options = _options with { MaxKvChunk = value };
+    }
+    private AttentionPlanOptions _options = AttentionPlanOptions.Default with { MaxKvChunk = 512 };
+
     /// <summary>Fixes the batch shape for this step; every layer's <see cref="Run"/> reuses it.</summary>
     /// <param name="qoIndptr">[B + 1] offsets of each request's queries in the packed query tensor.</param>
     public void Plan(int[] qoIndptr, PageTable table, int queryHeads)
@@ -36,7 +48,7 @@ public sealed unsafe class PagedAttention
         if (_queryHeads % cache.KvHeads != 0) throw new InvalidOperationException($"{_queryHeads} query heads are not a multiple of {cache.KvHeads} KV heads");
         if (_plannedKvHeads != cache.KvHeads || _plannedHeadDim != cache.HeadDim)
         {
-            _attention.Plan(_qoIndptr, _table, _queryHeads, cache.KvHeads, cache.HeadDim);
+            _attention.Plan(_qoIndptr, _table, _queryHeads, cache.KvHeads, cache.HeadDim, _options);
             _plannedKvHeads = cache.KvHeads; _plannedHeadDim = cache.HeadDim;
         }
         _attention.Run(cache.View(layer), q, output, null, new CausalMask(scale));

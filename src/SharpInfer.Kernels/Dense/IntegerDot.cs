@@ -195,6 +195,96 @@ public static unsafe class IntegerDot
         return sum;
     }
 
+
+    /// <summary>
+    /// Per-token inputs of <see cref="DotQ8_0GroupedTokens"/> besides the int8 values: the negated values (the sign
+    /// of w moves onto x by a select instead of a subtract and a select per token and row) and each group of four
+    /// block scales spread over the lanes their blocks occupy ([n / 128, 32] floats: 8 lanes per block).
+    /// </summary>
+    public static void PrepareQ8_0Tokens(ReadOnlySpan<sbyte> xq, ReadOnlySpan<float> xd, Span<sbyte> negated, Span<float> spreadScales)
+    {
+        for (int i = 0; i < xq.Length; i++) negated[i] = (sbyte)-xq[i];
+        int groups = xq.Length / 128;
+        for (int g = 0; g < groups; g++)
+            for (int k = 0; k < 4; k++) spreadScales.Slice(32 * g + 8 * k, 8).Fill(xd[4 * g + k]);
+    }
+
+    /// <summary>
+    /// One Q8_0 row times several tokens' int8 activations: y[t * yStride] for t &lt; tokens. Activations are
+    /// [tokens, n] values, negated values and [tokens, n / 32] scales, with [tokens, n / 128 * 32] spread scales
+    /// (<see cref="PrepareQ8_0Tokens"/>). The row is loaded and unpacked once per four tokens (batched decode).
+    /// Each token's value is bitwise the one <see cref="DotQ8_0Grouped"/> gives: the same exact int32 block sums,
+    /// the same products d_w * d_x, the same accumulation order. So a token's result never depends on the batch.
+    /// </summary>
+    public static void DotQ8_0GroupedTokens(byte* row, float* rowScales, sbyte* xq, sbyte* xqNegated, float* xd, float* xdSpread, int n, int tokens, float* y, long yStride)
+    {
+        int t = 0;
+        long s = n / 32, spread = n / 128 * 32;
+        for (; t + 4 <= tokens; t += 4) Q8_0GroupedTokens<FourTokens>(row, rowScales, xq + (long)t * n, xqNegated + (long)t * n, xd + t * s, xdSpread + t * spread, n, y + t * yStride, yStride);
+        switch (tokens - t)
+        {
+            case 3: Q8_0GroupedTokens<ThreeTokens>(row, rowScales, xq + (long)t * n, xqNegated + (long)t * n, xd + t * s, xdSpread + t * spread, n, y + t * yStride, yStride); break;
+            case 2: Q8_0GroupedTokens<TwoTokens>(row, rowScales, xq + (long)t * n, xqNegated + (long)t * n, xd + t * s, xdSpread + t * spread, n, y + t * yStride, yStride); break;
+            case 1: Q8_0GroupedTokens<OneToken>(row, rowScales, xq + (long)t * n, xqNegated + (long)t * n, xd + t * s, xdSpread + t * spread, n, y + t * yStride, yStride); break;
+        }
+    }
+
+    /// <summary>How many tokens a specialised multi-token kernel handles; a constant after JIT specialisation.</summary>
+    private interface ITokenCount { static abstract int Value { get; } }
+    private struct OneToken : ITokenCount { public static int Value => 1; }
+    private struct TwoTokens : ITokenCount { public static int Value => 2; }
+    private struct ThreeTokens : ITokenCount { public static int Value => 3; }
+    private struct FourTokens : ITokenCount { public static int Value => 4; }
+
+    private static void Q8_0GroupedTokens<TCount>(byte* row, float* rowScales, sbyte* xq, sbyte* xqNegated, float* xd, float* xdSpread, int n, float* y, long yStride)
+        where TCount : struct, ITokenCount
+    {
+        int blocks = n / 32, groups = blocks / 4;
+        long s = n / 32, spread = groups * 32;
+        Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        var firstPair = Vector512.Create(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+        var secondPair = Vector512.Create(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+        for (int g = 0; g < groups; g++)
+        {
+            byte* b0 = row + g * 4 * 34;
+            var w01 = Vector512.Create(Vector256.Load((sbyte*)(b0 + 2)), Vector256.Load((sbyte*)(b0 + 36)));
+            var w23 = Vector512.Create(Vector256.Load((sbyte*)(b0 + 70)), Vector256.Load((sbyte*)(b0 + 104)));
+            // |w|, the sign mask and the spread row scales are shared by the tokens.
+            var negative01 = Avx512BW.CompareLessThan(w01, Vector512<sbyte>.Zero);
+            var negative23 = Avx512BW.CompareLessThan(w23, Vector512<sbyte>.Zero);
+            var abs01 = Avx512BW.Abs(w01);
+            var abs23 = Avx512BW.Abs(w23);
+            var rowScale4 = Vector128.Load(rowScales + 4 * g).ToVector256Unsafe().ToVector512Unsafe();
+            var rowScale01 = Avx512F.PermuteVar16x32(rowScale4, firstPair);
+            var rowScale23 = Avx512F.PermuteVar16x32(rowScale4, secondPair);
+            long x = g * 128, d = g * 32;
+            acc0 = Q8_0GroupStep(acc0, abs01, negative01, abs23, negative23, rowScale01, rowScale23, xq + x, xqNegated + x, xdSpread + d);
+            if (TCount.Value > 1) acc1 = Q8_0GroupStep(acc1, abs01, negative01, abs23, negative23, rowScale01, rowScale23, xq + n + x, xqNegated + n + x, xdSpread + spread + d);
+            if (TCount.Value > 2) acc2 = Q8_0GroupStep(acc2, abs01, negative01, abs23, negative23, rowScale01, rowScale23, xq + 2L * n + x, xqNegated + 2L * n + x, xdSpread + 2 * spread + d);
+            if (TCount.Value > 3) acc3 = Q8_0GroupStep(acc3, abs01, negative01, abs23, negative23, rowScale01, rowScale23, xq + 3L * n + x, xqNegated + 3L * n + x, xdSpread + 3 * spread + d);
+        }
+        var tail = new TableScales(rowScales);
+        bool hasTail = groups * 4 < blocks;
+        y[0] = Vector512.Sum(acc0) + (hasTail ? Q8_0Avx2(row, tail, xq, xd, groups * 4, blocks) : 0);
+        if (TCount.Value > 1) y[yStride] = Vector512.Sum(acc1) + (hasTail ? Q8_0Avx2(row, tail, xq + n, xd + s, groups * 4, blocks) : 0);
+        if (TCount.Value > 2) y[2 * yStride] = Vector512.Sum(acc2) + (hasTail ? Q8_0Avx2(row, tail, xq + 2L * n, xd + 2 * s, groups * 4, blocks) : 0);
+        if (TCount.Value > 3) y[3 * yStride] = Vector512.Sum(acc3) + (hasTail ? Q8_0Avx2(row, tail, xq + 3L * n, xd + 3 * s, groups * 4, blocks) : 0);
+    }
+
+    /// <summary>Four Q8_0 blocks of one token: exact int32 block sums, then scaled by d_w * d_x into the accumulator.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Q8_0GroupStep(Vector512<float> acc, Vector512<byte> abs01, Vector512<sbyte> negative01, Vector512<byte> abs23,
+        Vector512<sbyte> negative23, Vector512<float> rowScale01, Vector512<float> rowScale23, sbyte* x, sbyte* xNegated, float* xdSpread)
+    {
+        var ones = Vector512.Create((short)1);
+        var s01 = Vector512.ConditionalSelect(negative01, Vector512.Load(xNegated), Vector512.Load(x));
+        var s23 = Vector512.ConditionalSelect(negative23, Vector512.Load(xNegated + 64), Vector512.Load(x + 64));
+        var i01 = Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(abs01, s01), ones));
+        var i23 = Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(abs23, s23), ones));
+        acc = Avx512F.FusedMultiplyAdd(i01, rowScale01 * Vector512.Load(xdSpread), acc);
+        return Avx512F.FusedMultiplyAdd(i23, rowScale23 * Vector512.Load(xdSpread + 16), acc);
+    }
+
     /// <summary>Whether <see cref="DotQ4_0Grouped"/> runs on this machine.</summary>
     public static bool HasGroupedQ4_0 => Avx512BW.IsSupported;
 
@@ -223,12 +313,34 @@ public static unsafe class IntegerDot
     /// </summary>
     public static float DotQ4_0Grouped(byte* row, float* rowScales, sbyte* xPermuted, float* xd, int* xs, int n)
     {
-        int blocks = n / 32, groups = blocks / 4;
-        var acc = Vector512<float>.Zero;
-        var correction = Vector128<float>.Zero;
+        float y;
+        Q4_0GroupedTokens<OneToken>(row, rowScales, xPermuted, xd, xs, n, &y, 1);
+        return y;
+    }
+
+    /// <summary>
+    /// One Q4_0 row times several tokens' permuted int8 activations; the nibbles are unpacked once per four tokens.
+    /// Each token's value is computed by exactly the operations of <see cref="DotQ4_0Grouped"/>.
+    /// </summary>
+    public static void DotQ4_0GroupedTokens(byte* row, float* rowScales, sbyte* xPermuted, float* xd, int* xs, int n, int tokens, float* y, long yStride)
+    {
+        int t = 0;
+        long s = n / 32;
+        for (; t + 4 <= tokens; t += 4) Q4_0GroupedTokens<FourTokens>(row, rowScales, xPermuted + (long)t * n, xd + t * s, xs + t * s, n, y + t * yStride, yStride);
+        switch (tokens - t)
+        {
+            case 3: Q4_0GroupedTokens<ThreeTokens>(row, rowScales, xPermuted + (long)t * n, xd + t * s, xs + t * s, n, y + t * yStride, yStride); break;
+            case 2: Q4_0GroupedTokens<TwoTokens>(row, rowScales, xPermuted + (long)t * n, xd + t * s, xs + t * s, n, y + t * yStride, yStride); break;
+            case 1: Q4_0GroupedTokens<OneToken>(row, rowScales, xPermuted + (long)t * n, xd + t * s, xs + t * s, n, y + t * yStride, yStride); break;
+        }
+    }
+
+    private static void Q4_0GroupedTokens<TCount>(byte* row, float* rowScales, sbyte* xPermuted, float* xd, int* xs, int n, float* y, long yStride) where TCount : struct, ITokenCount
+    {
+        int blocks = n / 32, groups = blocks / 4, s = n / 32;
+        Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+        Vector128<float> corr0 = default, corr1 = default, corr2 = default, corr3 = default;
         var mask = Vector512.Create((byte)0x0F);
-        var ones = Vector512.Create((short)1);
-        var spread = Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
         for (int g = 0; g < groups; g++)
         {
             byte* b0 = row + g * 4 * 18;
@@ -237,15 +349,31 @@ public static unsafe class IntegerDot
                 Vector256.Create(Vector128.Load(b0 + 38), Vector128.Load(b0 + 56)));
             var low = packed & mask;
             var high = Vector512.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & mask;
-            sbyte* x = xPermuted + g * 128;
-            var pairs = Avx512BW.MultiplyAddAdjacent(low, Vector512.Load(x)) + Avx512BW.MultiplyAddAdjacent(high, Vector512.Load(x + 64));
-            var isum = Avx512BW.MultiplyAddAdjacent(pairs, ones); // lanes 4k..4k+3 belong to block k
-            var scale4 = Vector128.Load(rowScales + 4 * g) * Vector128.Load(xd + 4 * g);
-            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Avx512F.PermuteVar16x32(scale4.ToVector256Unsafe().ToVector512Unsafe(), spread), acc);
-            correction = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(Vector128.Load(xs + 4 * g)), scale4, correction);
+            var rowScale4 = Vector128.Load(rowScales + 4 * g);
+            long x = g * 128, d = 4 * g;
+            Q4_0GroupStep(ref acc0, ref corr0, low, high, rowScale4, xPermuted + x, xd + d, xs + d);
+            if (TCount.Value > 1) Q4_0GroupStep(ref acc1, ref corr1, low, high, rowScale4, xPermuted + n + x, xd + s + d, xs + s + d);
+            if (TCount.Value > 2) Q4_0GroupStep(ref acc2, ref corr2, low, high, rowScale4, xPermuted + 2L * n + x, xd + 2L * s + d, xs + 2L * s + d);
+            if (TCount.Value > 3) Q4_0GroupStep(ref acc3, ref corr3, low, high, rowScale4, xPermuted + 3L * n + x, xd + 3L * s + d, xs + 3L * s + d);
         }
-        float sum = Vector512.Sum(acc) - 8 * Vector128.Sum(correction);
-        if (groups * 4 < blocks) sum += Q4_0Avx2(row, new TableScales(rowScales), xPermuted, xd, groups * 4, blocks);
-        return sum;
+        var tail = new TableScales(rowScales);
+        bool hasTail = groups * 4 < blocks;
+        y[0] = Vector512.Sum(acc0) - 8 * Vector128.Sum(corr0) + (hasTail ? Q4_0Avx2(row, tail, xPermuted, xd, groups * 4, blocks) : 0);
+        if (TCount.Value > 1) y[yStride] = Vector512.Sum(acc1) - 8 * Vector128.Sum(corr1) + (hasTail ? Q4_0Avx2(row, tail, xPermuted + n, xd + s, groups * 4, blocks) : 0);
+        if (TCount.Value > 2) y[2 * yStride] = Vector512.Sum(acc2) - 8 * Vector128.Sum(corr2) + (hasTail ? Q4_0Avx2(row, tail, xPermuted + 2L * n, xd + 2L * s, groups * 4, blocks) : 0);
+        if (TCount.Value > 3) y[3 * yStride] = Vector512.Sum(acc3) - 8 * Vector128.Sum(corr3) + (hasTail ? Q4_0Avx2(row, tail, xPermuted + 3L * n, xd + 3L * s, groups * 4, blocks) : 0);
+    }
+
+    /// <summary>Four Q4_0 blocks of one token; sum (q - 8) x = sum q x - 8 sum x, the second term kept apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Q4_0GroupStep(ref Vector512<float> acc, ref Vector128<float> correction, Vector512<byte> low, Vector512<byte> high,
+        Vector128<float> rowScale4, sbyte* x, float* xd, int* xs)
+    {
+        var pairs = Avx512BW.MultiplyAddAdjacent(low, Vector512.Load(x)) + Avx512BW.MultiplyAddAdjacent(high, Vector512.Load(x + 64));
+        var isum = Avx512BW.MultiplyAddAdjacent(pairs, Vector512.Create((short)1)); // lanes 4k..4k+3 belong to block k
+        var scale4 = rowScale4 * Vector128.Load(xd);
+        var spread = Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+        acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Avx512F.PermuteVar16x32(scale4.ToVector256Unsafe().ToVector512Unsafe(), spread), acc);
+        correction = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(Vector128.Load(xs)), scale4, correction);
     }
 }

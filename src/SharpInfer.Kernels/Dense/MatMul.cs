@@ -8,6 +8,13 @@ namespace SharpInfer.Kernels.Dense;
 /// Up to three matrices that read the same input (Q/K/V, gate/up) run in one fork/join, and their input is
 /// quantized once. Each output element is computed by one thread, in an order fixed by the row length alone, so it
 /// does not depend on the thread count or on how the rows were split.
+/// <para>
+/// Batch invariance: the first <c>gemvTokens</c> tokens of a call take the matrix-vector arithmetic (int8 dot
+/// products for Q8_0/Q4_0, typed row dots otherwise), the rest the float GEMM. A token's result depends only on
+/// which of the two it took, never on how many other tokens shared the call. The engine passes its decode tokens
+/// (one new token per request) first and their count as <c>gemvTokens</c>, so a decode step gives the same values
+/// alone or in any batch.
+/// </para>
 /// </summary>
 public sealed unsafe class MatMul : IParallelWork
 {
@@ -23,6 +30,7 @@ public sealed unsafe class MatMul : IParallelWork
     private int _count;
     private float* _x;
     private int _tokens;
+    private int _gemvTokens;
     private bool _integerPath;
     // Quantized activations: [tokens, cols] int8 and [tokens, cols / 32] scales; pinned, grown on demand.
     private sbyte[] _xq = [];
@@ -30,6 +38,9 @@ public sealed unsafe class MatMul : IParallelWork
     private int[] _xs = [];
     private sbyte[] _xqPermuted = []; // [tokens, cols] the same quants in the order DotQ4_0Grouped reads
     private bool _permuted;
+    private sbyte[] _xqNegated = []; // [tokens, cols] -x, and [tokens, cols / 128, 32] spread block scales, for DotQ8_0GroupedTokens
+    private float[] _xdSpread = [];
+    private bool _preparedQ8;
 
     public MatMul(WorkerPool pool) => _pool = pool;
 
@@ -48,30 +59,32 @@ public sealed unsafe class MatMul : IParallelWork
     /// <param name="w">[rows, cols] weights.</param>
     /// <param name="x">[tokens, cols] activations, row-major.</param>
     /// <param name="y">[tokens, rows] outputs.</param>
-    public void Run(in WeightMatrix w, float* x, float* y, int tokens)
+    /// <param name="gemvTokens">How many leading tokens take the matrix-vector arithmetic; -1 = decide by count
+    /// (one token, or up to <see cref="IntegerPathMaxTokens"/> with int8 activations).</param>
+    public void Run(in WeightMatrix w, float* x, float* y, int tokens, int gemvTokens = -1)
     {
         _w[0] = w; _y[0] = (nint)y; _count = 1;
-        Execute(x, tokens);
+        Execute(x, tokens, gemvTokens);
     }
 
     /// <summary>Two products of the same input in one fork/join (e.g. gate and up).</summary>
-    public void Run(in WeightMatrix a, float* ya, in WeightMatrix b, float* yb, float* x, int tokens)
+    public void Run(in WeightMatrix a, float* ya, in WeightMatrix b, float* yb, float* x, int tokens, int gemvTokens = -1)
     {
         _w[0] = a; _y[0] = (nint)ya; _w[1] = b; _y[1] = (nint)yb; _count = 2;
-        Execute(x, tokens);
+        Execute(x, tokens, gemvTokens);
     }
 
     /// <summary>Three products of the same input in one fork/join (e.g. Q, K and V).</summary>
-    public void Run(in WeightMatrix a, float* ya, in WeightMatrix b, float* yb, in WeightMatrix c, float* yc, float* x, int tokens)
+    public void Run(in WeightMatrix a, float* ya, in WeightMatrix b, float* yb, in WeightMatrix c, float* yc, float* x, int tokens, int gemvTokens = -1)
     {
         _w[0] = a; _y[0] = (nint)ya; _w[1] = b; _y[1] = (nint)yb; _w[2] = c; _y[2] = (nint)yc; _count = 3;
-        Execute(x, tokens);
+        Execute(x, tokens, gemvTokens);
     }
 
-    private void Execute(float* x, int tokens)
+    private void Execute(float* x, int tokens, int gemvTokens)
     {
         int cols = _w[0].Columns;
-        bool integer = QuantizeActivations && tokens <= IntegerPathMaxTokens && cols % ActivationQuantizer.BlockSize == 0;
+        bool integer = QuantizeActivations && cols % ActivationQuantizer.BlockSize == 0;
         _firstItem[0] = 0;
         for (int i = 0; i < _count; i++)
         {
@@ -82,19 +95,34 @@ public sealed unsafe class MatMul : IParallelWork
             _rowsPerItem[i] = rowsPerItem;
             _firstItem[i + 1] = _firstItem[i] + (_w[i].Rows + rowsPerItem - 1) / rowsPerItem;
         }
-        _integerPath = integer;
+        if (gemvTokens < 0) gemvTokens = tokens == 1 || integer && tokens <= IntegerPathMaxTokens ? tokens : 0;
+        if (gemvTokens > tokens) throw new ArgumentOutOfRangeException(nameof(gemvTokens), gemvTokens, "more matrix-vector tokens than tokens");
+        _gemvTokens = gemvTokens;
+        _integerPath = integer && gemvTokens > 0;
         _x = x; _tokens = tokens;
         _permuted = false;
-        if (integer)
+        if (_integerPath)
         {
-            QuantizeInput(x, tokens, cols);
+            QuantizeInput(x, gemvTokens, cols);
             for (int i = 0; i < _count; i++)
                 if (_w[i].Type == GgmlType.Q4_0 && _w[i].Scales != null && IntegerDot.HasGroupedQ4_0) _permuted = true;
+            _preparedQ8 = false;
+            for (int i = 0; i < _count; i++)
+                if (_w[i].Type == GgmlType.Q8_0 && _w[i].Scales != null && IntegerDot.HasGroupedQ4_0) _preparedQ8 = true;
+            if (_preparedQ8)
+            {
+                long n = (long)gemvTokens * cols, spread = gemvTokens * (cols / 128) * 32L;
+                if (_xqNegated.Length < n) _xqNegated = GC.AllocateArray<sbyte>(_xq.Length, pinned: true);
+                if (_xdSpread.Length < spread) _xdSpread = GC.AllocateArray<float>((int)Math.Max(spread, 2L * _xdSpread.Length), pinned: true);
+                int s = cols / 128 * 32;
+                for (int t = 0; t < gemvTokens; t++)
+                    IntegerDot.PrepareQ8_0Tokens(_xq.AsSpan(t * cols, cols), _xd.AsSpan(t * cols / 32, cols / 32), _xqNegated.AsSpan(t * cols, cols), _xdSpread.AsSpan(t * s, s));
+            }
             if (_permuted)
             {
-                long n = (long)tokens * cols;
+                long n = (long)gemvTokens * cols;
                 if (_xqPermuted.Length < n) _xqPermuted = GC.AllocateArray<sbyte>(_xq.Length, pinned: true);
-                for (int t = 0; t < tokens; t++) IntegerDot.PermuteForQ4_0(_xq.AsSpan(t * cols, cols), _xqPermuted.AsSpan(t * cols, cols));
+                for (int t = 0; t < gemvTokens; t++) IntegerDot.PermuteForQ4_0(_xq.AsSpan(t * cols, cols), _xqPermuted.AsSpan(t * cols, cols));
             }
         }
         _pool.For(_firstItem[_count], this);
@@ -120,46 +148,42 @@ public sealed unsafe class MatMul : IParallelWork
         ref readonly var w = ref _w[m];
         float* y = (float*)_y[m];
         int start = (item - _firstItem[m]) * _rowsPerItem[m], end = Math.Min(w.Rows, start + _rowsPerItem[m]);
-        int cols = w.Columns, rows = w.Rows;
-        if (_integerPath)
+        if (_gemvTokens > 0)
         {
-            bool grouped = _permuted && w.Type == GgmlType.Q4_0 && w.Scales != null;
-            bool groupedQ8 = w.Type == GgmlType.Q8_0 && w.Scales != null && IntegerDot.HasGroupedQ4_0;
-            fixed (sbyte* xq = _xq) fixed (sbyte* xp = _xqPermuted) fixed (float* xd = _xd) fixed (int* xs = _xs)
+            if (_integerPath) IntegerRows(w, y, start, end);
+            else
+                // Typed dot products straight from the stored rows (TensorPrimitives' unrolled Vector512 dot for
+                // F32 streams memory faster than a 4-row tile with one chain per row). A row stays in cache while
+                // its tokens pass.
                 for (int r = start; r < end; r++)
-                {
-                    if (groupedQ8)
-                    {
-                        byte* q8row = w.Data + (long)r * w.RowBytes;
-                        float* q8scales = w.Scales + (long)r * (cols / 32);
-                        for (int t = 0; t < _tokens; t++)
-                            y[(long)t * rows + r] = IntegerDot.DotQ8_0Grouped(q8row, q8scales, xq + (long)t * cols, xd + (long)t * cols / 32, cols);
-                        continue;
-                    }
-                    if (grouped)
-                    {
-                        byte* q4row = w.Data + (long)r * w.RowBytes;
-                        float* q4scales = w.Scales + (long)r * (cols / 32);
-                        for (int t = 0; t < _tokens; t++)
-                            y[(long)t * rows + r] = IntegerDot.DotQ4_0Grouped(q4row, q4scales, xp + (long)t * cols, xd + (long)t * cols / 32, xs + (long)t * cols / 32, cols);
-                        continue;
-                    }
-                    byte* row = w.Data + (long)r * w.RowBytes;
-                    float* rowScales = w.Scales == null ? null : w.Scales + (long)r * (cols / 32);
-                    for (int t = 0; t < _tokens; t++)
-                        y[(long)t * rows + r] = IntegerDot.Dot(w.Type, row, rowScales, xq + (long)t * cols, xd + (long)t * cols / 32, xs + (long)t * cols / 32, cols);
-                }
-            return;
+                    for (int t = 0; t < _gemvTokens; t++)
+                        y[(long)t * w.Rows + r] = RowDot.Dot(w.Type, w.Data + (long)r * w.RowBytes, _x + (long)t * w.Columns, w.Columns);
         }
-        if (_tokens == 1)
-        {
-            // Decode: typed dot products straight from the stored rows (TensorPrimitives' unrolled Vector512 dot for
-            // F32 streams memory faster than a 4-row tile with one chain per row).
+        if (_tokens > _gemvTokens) GemmRows(w, y, start, end);
+    }
+
+    private void IntegerRows(in WeightMatrix w, float* y, int start, int end)
+    {
+        int cols = w.Columns, rows = w.Rows, tokens = _gemvTokens;
+        bool groupedQ4 = _permuted && w.Type == GgmlType.Q4_0 && w.Scales != null;
+        bool groupedQ8 = w.Type == GgmlType.Q8_0 && w.Scales != null && IntegerDot.HasGroupedQ4_0;
+        fixed (sbyte* xq = _xq) fixed (sbyte* xp = _xqPermuted) fixed (float* xd = _xd) fixed (int* xs = _xs) fixed (sbyte* xn = _xqNegated) fixed (float* xds = _xdSpread)
             for (int r = start; r < end; r++)
-                y[r] = RowDot.Dot(w.Type, w.Data + (long)r * w.RowBytes, _x, cols);
-            return;
-        }
-        // Several tokens: a register-blocked float GEMM over tiles of 4 rows, dequantized once per tile.
+            {
+                byte* row = w.Data + (long)r * w.RowBytes;
+                float* rowScales = w.Scales == null ? null : w.Scales + (long)r * (cols / 32);
+                if (groupedQ8) IntegerDot.DotQ8_0GroupedTokens(row, rowScales, xq, xn, xd, xds, cols, tokens, y + r, rows);
+                else if (groupedQ4) IntegerDot.DotQ4_0GroupedTokens(row, rowScales, xp, xd, xs, cols, tokens, y + r, rows);
+                else
+                    for (int t = 0; t < tokens; t++)
+                        y[(long)t * rows + r] = IntegerDot.Dot(w.Type, row, rowScales, xq + (long)t * cols, xd + (long)t * cols / 32, xs + (long)t * cols / 32, cols);
+            }
+    }
+
+    /// <summary>Tokens after the matrix-vector ones: a register-blocked float GEMM over tiles of 4 rows, dequantized once per tile.</summary>
+    private void GemmRows(in WeightMatrix w, float* y, int start, int end)
+    {
+        int cols = w.Columns, rows = w.Rows, first = _gemvTokens;
         var buffer = t_rowBuffer is { } b && b.Length >= 4 * cols ? b : (t_rowBuffer = new float[Math.Max(4 * cols, 4 * 4096)]);
         fixed (float* tile = buffer)
             for (int r = start; r < end; r += 4)
@@ -172,7 +196,7 @@ public sealed unsafe class MatMul : IParallelWork
                     for (int i = 0; i < n; i++) w.DequantizeRow(r + i, buffer.AsSpan(i * cols, cols));
                     rowsBase = tile;
                 }
-                FloatGemm.Tile(rowsBase, n, cols, _x, _tokens, y + r, rows);
+                FloatGemm.Tile(rowsBase, n, cols, _x + (long)first * cols, _tokens - first, y + (long)first * rows + r, rows);
             }
     }
 }

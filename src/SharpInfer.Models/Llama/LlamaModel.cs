@@ -59,12 +59,21 @@ public sealed unsafe class LlamaModel : IDisposable
         set => _matmul.QuantizeActivations = value;
     }
 
-    /// <summary>Products over more tokens than this use the float GEMM even when activations are quantized (see <see cref="MatMul.IntegerPathMaxTokens"/>).</summary>
+    /// <summary>
+    /// A forward of at most this many tokens runs every token, prompt tokens included, through the matrix-vector
+    /// arithmetic (int8 for Q8_0/Q4_0). Default 0: only the leading decode tokens do, which keeps a token's values
+    /// independent of the batch it is in. Tests raise it to reach the integer path with prompts.
+    /// </summary>
     public int IntegerPathMaxTokens
     {
-        get => _matmul.IntegerPathMaxTokens;
-        set => _matmul.IntegerPathMaxTokens = value;
+        get => _matrixVectorMaxTokens;
+        set
+        {
+            _matrixVectorMaxTokens = value;
+            _matmul.IntegerPathMaxTokens = Math.Max(value, 3);
+        }
     }
+    private int _matrixVectorMaxTokens;
 
     public LlamaModel(GgufFile file, int threads = 0, int maxTokensPerForward = 128, bool ownsFile = false)
         : this(file, new WorkerPool(threads > 0 ? threads : Environment.ProcessorCount), maxTokensPerForward, ownsFile, ownsPool: true) { }
@@ -212,6 +221,11 @@ public sealed unsafe class LlamaModel : IDisposable
             for (int i = 0; i < qoLen; i++) positions[qoIndptr[b] + i] = (b, first + i);
         }
         _attention.Plan(qoIndptr, table, c.Heads);
+        // Requests with one new token (decode) that come first take the matrix-vector arithmetic, the rest the GEMM;
+        // a decode token's values then never depend on what else is in the batch (see MatMul).
+        int gemv = 0;
+        while (gemv < table.BatchSize && qoIndptr[gemv + 1] - qoIndptr[gemv] == 1) gemv++;
+        gemv = n <= _matrixVectorMaxTokens ? n : qoIndptr[gemv];
         float scale = 1f / MathF.Sqrt(c.HeadDim);
 
         fixed (float* x = buf.Residual, xn = buf.Normed, q = buf.Q, k = buf.K, v = buf.V, att = buf.Attention, gate = buf.Gate, up = buf.Up)
@@ -221,7 +235,7 @@ public sealed unsafe class LlamaModel : IDisposable
                 var layer = _layers[l];
                 for (int t = 0; t < n; t++)
                     Norms.RmsNorm(buf.Residual.AsSpan(t * dim, dim), layer.AttnNorm, c.RmsEps, buf.Normed.AsSpan(t * dim, dim));
-                _matmul.Run(layer.Wq, q, layer.Wk, k, layer.Wv, v, xn, n);
+                _matmul.Run(layer.Wq, q, layer.Wk, k, layer.Wv, v, xn, n, gemv);
                 for (int t = 0; t < n; t++)
                 {
                     var qt = buf.Q.AsSpan(t * qDim, qDim);
@@ -238,14 +252,14 @@ public sealed unsafe class LlamaModel : IDisposable
                     cache.Write(l, page, entry, kt, vt);
                 }
                 _attention.Run(cache, l, q, att, scale);
-                _matmul.Run(layer.Wo, att, xn, n); // xn reused as the attention output projection
+                _matmul.Run(layer.Wo, att, xn, n, gemv); // xn reused as the attention output projection
                 TensorPrimitives.Add(buf.Residual.AsSpan(0, n * dim), buf.Normed.AsSpan(0, n * dim), buf.Residual.AsSpan(0, n * dim));
 
                 for (int t = 0; t < n; t++)
                     Norms.RmsNorm(buf.Residual.AsSpan(t * dim, dim), layer.FfnNorm, c.RmsEps, buf.Normed.AsSpan(t * dim, dim));
-                _matmul.Run(layer.Gate, gate, layer.Up, up, xn, n);
+                _matmul.Run(layer.Gate, gate, layer.Up, up, xn, n, gemv);
                 Activations.SiluAndMul(buf.Gate.AsSpan(0, n * c.FfnDim), buf.Up.AsSpan(0, n * c.FfnDim), buf.Gate.AsSpan(0, n * c.FfnDim));
-                _matmul.Run(layer.Down, gate, xn, n);
+                _matmul.Run(layer.Down, gate, xn, n, gemv);
                 TensorPrimitives.Add(buf.Residual.AsSpan(0, n * dim), buf.Normed.AsSpan(0, n * dim), buf.Residual.AsSpan(0, n * dim));
             }
 
@@ -257,7 +271,7 @@ public sealed unsafe class LlamaModel : IDisposable
                 Norms.RmsNorm(buf.Residual.AsSpan(t * dim, dim), _outputNorm, c.RmsEps, buf.Normed.AsSpan(r * dim, dim));
             }
             fixed (float* output = logits)
-                _matmul.Run(_output, xn, output, rows);
+                _matmul.Run(_output, xn, output, rows, allTokens && n > _matrixVectorMaxTokens ? 0 : rows); // one row per request: always matrix-vector
         }
     }
 

@@ -8,42 +8,28 @@ namespace SharpInfer.Engine.Kv;
 /// </summary>
 public sealed class KvPagePool : IDisposable
 {
-    private readonly Stack<int> _free;
-
     public PagedKvCache Cache { get; }
+    /// <summary>Which pages are free; a prefix cache over this pool frees and allocates through it too.</summary>
+    public PageAllocator Allocator { get; }
     public int PageSize => Cache.PageSize;
     public int TotalPages => Cache.Pages;
-    public int FreePages => _free.Count;
-    public int UsedPages => TotalPages - FreePages;
+    public int FreePages => Allocator.FreePages;
+    public int UsedPages => Allocator.UsedPages;
 
     public KvPagePool(PagedKvCache cache)
     {
         Cache = cache;
-        _free = new Stack<int>(cache.Pages);
-        for (int p = cache.Pages - 1; p >= 0; p--) _free.Push(p); // low page ids first
+        Allocator = new PageAllocator(cache.Pages);
     }
 
     /// <summary>Pages needed to hold <paramref name="tokens"/> tokens.</summary>
     public int PagesFor(int tokens) => (tokens + PageSize - 1) / PageSize;
 
     /// <summary>Appends <paramref name="count"/> free pages to <paramref name="pages"/>, or changes nothing and returns false.</summary>
-    public bool TryAllocate(int count, List<int> pages)
-    {
-        if (count > _free.Count) return false;
-        for (int i = 0; i < count; i++) pages.Add(_free.Pop());
-        return true;
-    }
+    public bool TryAllocate(int count, List<int> pages) => Allocator.TryAllocate(count, pages);
 
-    public void Free(List<int> pages)
-    {
-        foreach (int p in pages)
-        {
-            if ((uint)p >= (uint)TotalPages) throw new InvalidOperationException($"page {p} does not belong to this pool");
-            _free.Push(p);
-        }
-        if (_free.Count > TotalPages) throw new InvalidOperationException("a page was freed twice");
-        pages.Clear();
-    }
+    /// <summary>Returns the pages to the pool and empties <paramref name="pages"/>; throws on a double free.</summary>
+    public void Free(List<int> pages) => Allocator.Free(pages);
 
     public void Dispose() => Cache.Dispose();
 }

@@ -7,5 +7,6 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(InfoCommand.Create());
 root.Subcommands.Add(CreateModelCommand.Create());
 root.Subcommands.Add(PlanCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(SharpInfer.Cli.Commands.Bench.BenchCommand.Create());
 return CliRunner.Run(root, args);

@@ -34,7 +34,7 @@ internal sealed class RunningServer : IAsyncDisposable
 
     public const string ModelId = "stories260K";
 
-    /// <summary>The stories260K model behind a serial engine, or null when the shared models are absent outside CI.</summary>
+    /// <summary>The stories260K model behind the continuous-batching engine, or null when the shared models are absent outside CI.</summary>
     public static async Task<RunningServer?> StartStoriesAsync(Func<ServerOptions, ServerOptions>? configure = null, int maxQueue = 64,
         Func<IServingEngine, IServingEngine>? wrap = null)
     {
@@ -42,7 +42,7 @@ internal sealed class RunningServer : IAsyncDisposable
         if (path == null) return null;
         var model = LlamaModel.Load(path, threads: 1);
         var tokenizer = Tokenizer.Create(GgufVocabulary.Read(model.File));
-        var engine = new SerialServingEngine(new TextGenerator(model, tokenizer), maxQueue);
+        IServingEngine engine = new BatchingServingEngine(model, tokenizer, new BatchingOptions { MaxQueue = maxQueue, MaxBatchTokens = model.MaxTokensPerForward, KvPages = 256 });
         var served = wrap?.Invoke(engine) ?? engine;
         return await StartAsync(served, configure, engine, model);
     }

@@ -7,6 +7,8 @@ using SharpInfer.Engine.Serving;
 using SharpInfer.Models.Llama;
 using SharpInfer.Models.Tokenization;
 using SharpInfer.Server;
+using SharpInfer.Models.Chat;
+using SharpInfer.Server.Chat;
 using SharpInfer.Server.Clients;
 
 namespace SharpInfer.Cli.Commands;
@@ -29,7 +31,7 @@ public sealed record ServeOptions
     /// <summary>KV cache pages of the batching engine (0 = sized from the context).</summary>
     public int KvPages { get; init; }
     public int Threads { get; init; } = Environment.ProcessorCount;
-    /// <summary>Context length in tokens (0 = the model's, at most 4096).</summary>
+    /// <summary>Context length in tokens (0 = the model's).</summary>
     public int Context { get; init; }
     public int MaxTokensLimit { get; init; } = 4096;
 
@@ -44,8 +46,12 @@ public sealed record ServeOptions
         Context < 0 ? $"--context {Context} must be >= 0" :
         MaxTokensLimit < 1 ? $"--max-tokens-limit {MaxTokensLimit} must be >= 1" : null;
 
-    /// <summary>The engine these options ask for, over a generator for the model.</summary>
-    public IServingEngine CreateEngine(TextGenerator generator) => new SerialServingEngine(generator, MaxQueue);
+    /// <summary>The continuous-batching engine these options ask for.</summary>
+    public IServingEngine CreateEngine(LlamaModel model, ITokenizer tokenizer) => new BatchingServingEngine(model, tokenizer, new BatchingOptions
+    {
+        Policy = Policy, KvPages = KvPages, MaxQueue = MaxQueue, ContextLength = Context,
+        MaxBatchTokens = model.MaxTokensPerForward,
+    });
 }
 
 /// <summary>`sharpinfer serve`: an OpenAI-compatible HTTP server for one model until SIGTERM or Ctrl+C.</summary>
@@ -98,9 +104,17 @@ public static class ServeCommand
         string path = ModelOptions.Resolve(options.Model);
         using var llama = LlamaModel.Load(path, options.Threads);
         var tokenizer = Tokenizer.Create(GgufVocabulary.Read(llama.File));
-        await using var engine = options.CreateEngine(new TextGenerator(llama, tokenizer, options.Context));
+        IServingEngine engine;
+        try { engine = options.CreateEngine(llama, tokenizer); }
+        catch (ArgumentException e) { throw new CliInputException(e.Message); }
+        await using var engineScope = engine;
+        ChatTemplate template;
+        try { template = ChatTemplate.FromGguf(llama.File); }
+        catch (ChatTemplateException e) { throw new CliInputException($"{path}: tokenizer.chat_template: {e.Message}"); }
+        string TokenText(int id) => id >= 0 && id < tokenizer.VocabularySize ? tokenizer.TokenText(id) : "";
         var serverOptions = new ServerOptions
         {
+            ChatRenderer = new GgufChatPromptRenderer(template, TokenText(tokenizer.BosId), TokenText(tokenizer.EosId)),
             ModelId = Path.GetFileNameWithoutExtension(path), Host = options.Host, Port = options.Port, ApiKeys = keys,
             MaxTokensLimit = options.MaxTokensLimit,
         };

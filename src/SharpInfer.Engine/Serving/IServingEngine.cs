@@ -46,6 +46,10 @@ public sealed record EngineSnapshot
     public int Running { get; init; }
     public int KvPagesUsed { get; init; }
     public int KvPagesTotal { get; init; }
+    /// <summary>Pages held by the prefix cache (reclaimable when unlocked; not counted in <see cref="KvPagesUsed"/> then).</summary>
+    public int KvPagesCached { get; init; }
+    /// <summary>Running requests preempted (and later recomputed) because KV pages ran out.</summary>
+    public long Preemptions { get; init; }
     /// <summary>Prompt tokens whose KV came from the prefix cache, and all prompt tokens admitted.</summary>
     public long PrefixCacheHitTokens { get; init; }
     public long PromptTokens { get; init; }

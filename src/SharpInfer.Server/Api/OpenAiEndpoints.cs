@@ -57,7 +57,10 @@ internal sealed class OpenAiEndpoints(IServingEngine engine, ServerOptions optio
             throw new ApiException(400, $"the messages cannot be rendered with the model's chat template: {e.Message}", param: "messages");
         }
         // The template spells the model's control tokens (<|im_start|> ...): they must become those tokens.
-        var prompt = engine.Tokenizer.Encode(rendered, addSpecialTokens: true, parseSpecial: true);
+        // Templates that write the BOS text themselves ({{ bos_token }}) must not get a second BOS from the tokenizer.
+        var tokenizer = engine.Tokenizer;
+        bool templateHasBos = tokenizer.BosId >= 0 && tokenizer.TokenText(tokenizer.BosId) is { Length: > 0 } bos && rendered.StartsWith(bos, StringComparison.Ordinal);
+        var prompt = tokenizer.Encode(rendered, addSpecialTokens: !templateHasBos, parseSpecial: true);
         var choices = PlanChoices(context, request.Fields, [prompt]);
         var reply = new Reply(Id("chatcmpl"), "chat.completion", DateTimeOffset.UtcNow.ToUnixTimeSeconds(), options.ModelId, Chat: true);
         await RespondAsync(context, request.Fields, reply, choices, prompt.Count, arrival);

@@ -21,6 +21,11 @@ public sealed record ServerOptions
     public int MaxTokensLimit { get; init; } = 4096;
     /// <summary>Most choices (n) one request may ask for.</summary>
     public int MaxChoices { get; init; } = 16;
+    /// <summary>
+    /// Most clients named by the request `user` field that get an id (and /metrics labels) of their own; later
+    /// ones are counted together as "other", so client-chosen names cannot grow memory without bound.
+    /// </summary>
+    public int MaxTrackedClients { get; init; } = 1000;
     /// <summary>How long a shutdown waits for running requests to finish.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
     public IChatPromptRenderer ChatRenderer { get; init; } = ChatMlPromptRenderer.Instance;
@@ -33,5 +38,6 @@ public sealed record ServerOptions
         MaxRequestBodyBytes < 1024 ? $"the request body limit {MaxRequestBodyBytes} must be at least 1024 bytes" :
         MaxTokensLimit < 1 ? $"the max-tokens limit {MaxTokensLimit} must be at least 1" :
         MaxChoices < 1 ? $"the choices limit {MaxChoices} must be at least 1" :
+        MaxTrackedClients < 1 ? $"the tracked-clients limit {MaxTrackedClients} must be at least 1" :
         DrainTimeout < TimeSpan.Zero ? "the drain timeout must not be negative" : null;
 }

@@ -40,7 +40,7 @@ public static class SharpInferServer
         builder.Services.AddSingleton(engine);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<ServerState>();
-        builder.Services.AddSingleton(new ServerMetrics(engine));
+        builder.Services.AddSingleton(new ServerMetrics(engine, options.MaxTrackedClients));
         builder.Services.AddSingleton<OpenAiEndpoints>();
         builder.Services.AddHostedService<DrainOnShutdown>();
 
@@ -80,7 +80,7 @@ public static class SharpInferServer
             context.Response.Headers.Allow = method;
             return ErrorWriter.WriteAsync(context, 405, $"{path} answers {method}, not {context.Request.Method}", ApiException.InvalidRequest, "method_not_allowed");
         }
-        throw new ApiException(404, $"there is no route {context.Request.Method} {context.Request.Path}", ApiException.NotFound, code: "not_found");
+        throw new ApiException(404, $"there is no route {context.Request.Method} {context.Request.Path}");
     }
 
     /// <summary>The address the started server listens on, such as http://127.0.0.1:41234 (port 0 resolved).</summary>
@@ -92,8 +92,15 @@ public static class SharpInferServer
         IPAddress.TryParse(host, out var ip) ? ip :
         throw new ArgumentException($"host '{host}' must be an IP address (such as 127.0.0.1 or 0.0.0.0) or localhost", nameof(host));
 
+    public const string RequestIdHeader = "x-request-id";
+    public const string RetryAfterMsHeader = "retry-after-ms";
+
     private static async Task HandleErrorsAndCountAsync(HttpContext context, Func<Task> next, ServerMetrics metrics, ILogger log)
     {
+        // OpenAI's clients surface x-request-id on every response and error (requestID, _request_id), so a
+        // failure a user reports can be found in the logs.
+        string requestId = $"req_{Guid.NewGuid():N}";
+        context.Response.Headers[RequestIdHeader] = requestId;
         string status;
         try
         {
@@ -114,7 +121,7 @@ public static class SharpInferServer
         catch (Exception e)
         {
             var body = ErrorWriter.Body(e, out int code);
-            if (code >= 500) log.LogError(e, "request {Method} {Path} failed", context.Request.Method, context.Request.Path);
+            if (code >= 500) log.LogError(e, "request {RequestId} {Method} {Path} failed", requestId, context.Request.Method, context.Request.Path);
             if (context.Response.HasStarted)
             {
                 // Half a response cannot be turned into an error: cut the connection so the client sees a failure.
@@ -123,9 +130,15 @@ public static class SharpInferServer
             }
             else
             {
-                context.Response.Clear();
+                context.Response.Clear(); // also clears the headers
+                context.Response.Headers[RequestIdHeader] = requestId;
                 if (e is QueueFullException full)
+                {
+                    // Retry-After has whole seconds only; OpenAI's clients prefer retry-after-ms when it is there.
                     context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(full.RetryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                    context.Response.Headers[RetryAfterMsHeader] = Math.Max(1, (long)Math.Ceiling(full.RetryAfter.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture);
+                }
+                if (code == 401) context.Response.Headers.WWWAuthenticate = "Bearer";
                 await OpenAiEndpoints.WriteJsonAsync(context, code, body, OpenAiJsonContext.Wire.ErrorBody);
                 status = code.ToString(CultureInfo.InvariantCulture);
             }
@@ -143,9 +156,9 @@ public static class SharpInferServer
         string? header = context.Request.Headers.Authorization;
         const string scheme = "Bearer ";
         if (header == null || !header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase))
-            throw new ApiException(401, "an API key is required: send 'Authorization: Bearer <key>'", ApiException.Authentication, code: "invalid_api_key");
+            throw new ApiException(401, "an API key is required: send 'Authorization: Bearer <key>'", code: "invalid_api_key");
         if (!keys.TryGetValue(header[scheme.Length..].Trim(), out var client))
-            throw new ApiException(401, "the API key is not valid", ApiException.Authentication, code: "invalid_api_key");
+            throw new ApiException(401, "the API key is not valid", code: "invalid_api_key");
         context.Items[OpenAiEndpoints.ClientItem] = client;
         return next();
     }

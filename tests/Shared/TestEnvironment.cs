@@ -57,4 +57,21 @@ internal static class TestEnvironment
     }
 
     public static string? Model(string fileName) => SharedFile("models", fileName);
+
+    /// <summary>
+    /// Full path of a program on PATH (such as node, npm or curl), or null when it is absent and we are not in
+    /// CI (the test then returns early). Under CI=true a missing program is a failure, never a skip.
+    /// </summary>
+    public static string? Program(string name)
+    {
+        string[] suffixes = OperatingSystem.IsWindows() ? [".exe", ".cmd", ""] : [""];
+        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+            foreach (string suffix in suffixes)
+            {
+                string candidate = Path.Combine(dir, name + suffix);
+                if (File.Exists(candidate)) return candidate;
+            }
+        if (IsCi) throw new FileNotFoundException($"program missing under CI: '{name}' is not on PATH (.ci/run installs it with apt-get)");
+        return null;
+    }
 }

@@ -69,7 +69,7 @@ public sealed class ClientAndLifecycleTests(StoriesServerFixture fixture) : ICla
         Assert.Equal(503, (int)health.StatusCode);
         var (refused, body) = await server.PostAsync("/v1/completions", """{"prompt":"hi","max_tokens":2}""");
         Assert.Equal(503, (int)refused.StatusCode);
-        Assert.Equal("service_unavailable_error", body.GetProperty("error").GetProperty("type").GetString());
+        Assert.Equal("server_error", body.GetProperty("error").GetProperty("type").GetString());
 
         var (events, done) = await stream;
         Assert.True(done); // the running request finished whole

@@ -36,6 +36,8 @@ public sealed class CompletionsTests(StoriesServerFixture fixture) : IClassFixtu
         Assert.StartsWith(StoryStart, choice.GetProperty("text").GetString());
         Assert.Equal("length", choice.GetProperty("finish_reason").GetString());
         Assert.Equal(JsonValueKind.Null, choice.GetProperty("logprobs").ValueKind);
+        Assert.Equal(JsonValueKind.Null, body.GetProperty("system_fingerprint").ValueKind);
+        Assert.StartsWith("req_", Assert.Single(response.Headers.GetValues("x-request-id")));
         var usage = body.GetProperty("usage");
         Assert.Equal(5, usage.GetProperty("prompt_tokens").GetInt32()); // BOS and 4 tokens
         Assert.Equal(20, usage.GetProperty("completion_tokens").GetInt32());
@@ -130,6 +132,10 @@ public sealed class CompletionsTests(StoriesServerFixture fixture) : IClassFixtu
         var choice = Assert.Single(body.GetProperty("choices").EnumerateArray());
         Assert.Equal("assistant", choice.GetProperty("message").GetProperty("role").GetString());
         Assert.False(string.IsNullOrEmpty(choice.GetProperty("message").GetProperty("content").GetString()));
+        // Fields OpenAI always sends, null here.
+        Assert.Equal(JsonValueKind.Null, choice.GetProperty("message").GetProperty("refusal").ValueKind);
+        Assert.Equal(JsonValueKind.Null, choice.GetProperty("logprobs").ValueKind);
+        Assert.Equal(JsonValueKind.Null, body.GetProperty("system_fingerprint").ValueKind);
         Assert.Contains(choice.GetProperty("finish_reason").GetString(), new[] { "stop", "length" });
         var usage = body.GetProperty("usage");
         Assert.True(usage.GetProperty("prompt_tokens").GetInt32() > 10);
@@ -144,6 +150,7 @@ public sealed class CompletionsTests(StoriesServerFixture fixture) : IClassFixtu
             """{"messages":[{"role":"user","content":"Tell me a story."}],"max_tokens":10,"temperature":0,"stream":true,"stream_options":{"include_usage":true}}""");
         Assert.True(done);
         Assert.All(events, e => Assert.Equal("chat.completion.chunk", e.GetProperty("object").GetString()));
+        Assert.All(events, e => Assert.Equal(JsonValueKind.Null, e.GetProperty("system_fingerprint").ValueKind));
         var first = events[0].GetProperty("choices")[0];
         Assert.Equal("assistant", first.GetProperty("delta").GetProperty("role").GetString());
         Assert.Equal(JsonValueKind.Null, first.GetProperty("finish_reason").ValueKind);

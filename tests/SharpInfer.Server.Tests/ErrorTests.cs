@@ -22,6 +22,7 @@ public sealed class ErrorTests(StoriesServerFixture fixture) : IClassFixture<Sto
         Assert.Equal(type, error.GetProperty("type").GetString());
         if (param != null) Assert.Equal(param, error.GetProperty("param").GetString());
         Assert.True(error.TryGetProperty("code", out _));
+        Assert.StartsWith("req_", Assert.Single(response.Headers.GetValues("x-request-id"))); // the SDKs report it with the error
         return error;
     }
 
@@ -42,6 +43,7 @@ public sealed class ErrorTests(StoriesServerFixture fixture) : IClassFixture<Sto
     [InlineData("""{"prompt":7}""", "prompt")]
     [InlineData("""{"prompt":[999999]}""", "prompt")]
     [InlineData("""{"max_tokens":4}""", "prompt")]
+    [InlineData("""{"prompt":"hi","user":7}""", "user")]
     public async Task BadCompletionFieldsGet400NamingTheField(string json, string param)
     {
         if (fixture.Server is not { } server) return;
@@ -61,6 +63,14 @@ public sealed class ErrorTests(StoriesServerFixture fixture) : IClassFixture<Sto
         if (fixture.Server is not { } server) return;
         var (response, body) = await server.PostAsync("/v1/chat/completions", json);
         AssertError(response, body, 400, param);
+    }
+
+    [Fact]
+    public async Task AUserNameLongerThanTheLimitGets400()
+    {
+        if (fixture.Server is not { } server) return;
+        var (response, body) = await server.PostAsync("/v1/completions", JsonSerializer.Serialize(new { prompt = "hi", max_tokens = 1, user = new string('u', 257) }));
+        Assert.Contains("256", AssertError(response, body, 400, "user").GetProperty("message").GetString());
     }
 
     [Fact]
@@ -91,9 +101,10 @@ public sealed class ErrorTests(StoriesServerFixture fixture) : IClassFixture<Sto
     {
         if (fixture.Server is not { } server) return;
         var missing = await server.Http.GetAsync("/v1/nothing-here");
-        AssertError(missing, await RunningServer.ReadJsonAsync(missing), 404, type: "not_found_error");
+        // OpenAI's own 404s are invalid_request_error, told apart by status and code.
+        AssertError(missing, await RunningServer.ReadJsonAsync(missing), 404);
         var (model, modelBody) = await server.PostAsync("/v1/completions", """{"model":"gpt-4","prompt":"hi"}""");
-        Assert.Equal("model_not_found", AssertError(model, modelBody, 404, "model", "not_found_error").GetProperty("code").GetString());
+        Assert.Equal("model_not_found", AssertError(model, modelBody, 404, "model").GetProperty("code").GetString());
         var wrongMethod = await server.Http.GetAsync("/v1/completions");
         AssertError(wrongMethod, await RunningServer.ReadJsonAsync(wrongMethod), 405);
         Assert.Equal("POST", Assert.Single(wrongMethod.Content.Headers.Allow));
@@ -117,9 +128,10 @@ public sealed class ErrorTests(StoriesServerFixture fixture) : IClassFixture<Sto
         if (server == null) return;
         const string request = """{"prompt":"Once upon a time","max_tokens":3,"user":"someone-else"}""";
         var (missing, missingBody) = await server.PostAsync("/v1/completions", request);
-        Assert.Equal("invalid_api_key", AssertError(missing, missingBody, 401, type: "authentication_error").GetProperty("code").GetString());
+        Assert.Equal("invalid_api_key", AssertError(missing, missingBody, 401).GetProperty("code").GetString());
+        Assert.Equal("Bearer", Assert.Single(missing.Headers.WwwAuthenticate).Scheme);
         var (wrong, wrongBody) = await server.PostAsync("/v1/completions", request, apiKey: "sk-mallory");
-        AssertError(wrong, wrongBody, 401, type: "authentication_error");
+        Assert.Equal("invalid_api_key", AssertError(wrong, wrongBody, 401).GetProperty("code").GetString());
         var models = await server.Http.GetAsync("/v1/models");
         Assert.Equal(401, (int)models.StatusCode);
         Assert.Equal(200, (int)(await server.Http.GetAsync("/health")).StatusCode); // probes need no key
@@ -139,8 +151,10 @@ public sealed class ErrorTests(StoriesServerFixture fixture) : IClassFixture<Sto
         foreach (string json in new[] { """{"prompt":"hi","max_tokens":3}""", """{"prompt":"hi","max_tokens":3,"stream":true}""" })
         {
             var (response, body) = await server.PostAsync("/v1/completions", json);
-            AssertError(response, body, 429, type: "rate_limit_error");
+            // OpenAI names the kind of limit as the type; its clients wait retry-after-ms, else Retry-After, before retrying.
+            Assert.Equal("rate_limit_exceeded", AssertError(response, body, 429, type: "requests").GetProperty("code").GetString());
             Assert.True(response.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1));
+            Assert.True(long.Parse(Assert.Single(response.Headers.GetValues("retry-after-ms"))) >= 1);
         }
     }
 

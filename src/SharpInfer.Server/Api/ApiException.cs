@@ -4,12 +4,11 @@ namespace SharpInfer.Server.Api;
 public sealed class ApiException(int status, string message, string type = ApiException.InvalidRequest, string? param = null, string? code = null)
     : Exception(message)
 {
+    // The types OpenAI itself sends: a missing or wrong key (401) and an unknown model or route (404) are
+    // "invalid_request_error" too, told apart by status and code; a rate limit's type is what was limited.
     public const string InvalidRequest = "invalid_request_error";
-    public const string Authentication = "authentication_error";
-    public const string NotFound = "not_found_error";
-    public const string RateLimit = "rate_limit_error";
+    public const string RequestsLimit = "requests";
     public const string Server = "server_error";
-    public const string Unavailable = "service_unavailable_error";
 
     public int Status { get; } = status;
     public string Type { get; } = type;

@@ -16,7 +16,7 @@ internal static class ErrorWriter
                 return new ErrorBody(new ErrorDetail(api.Message, api.Type, api.Param, api.Code));
             case QueueFullException full:
                 status = 429;
-                return new ErrorBody(new ErrorDetail(full.Message, ApiException.RateLimit, null, "queue_full"));
+                return new ErrorBody(new ErrorDetail(full.Message, ApiException.RequestsLimit, null, "rate_limit_exceeded"));
             case PromptTooLongException tooLong:
                 status = 400;
                 return new ErrorBody(new ErrorDetail(tooLong.Message, ApiException.InvalidRequest, "prompt", "context_length_exceeded"));

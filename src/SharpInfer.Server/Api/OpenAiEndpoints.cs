@@ -17,6 +17,8 @@ internal sealed class OpenAiEndpoints(IServingEngine engine, ServerOptions optio
     /// <summary>Where the authentication middleware leaves the client of a request's API key.</summary>
     public const string ClientItem = "sharpinfer.client";
 
+    private readonly UserClientNames _userClients = new(options.MaxTrackedClients);
+
     private static readonly byte[] DataPrefix = "data: "u8.ToArray();
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
     private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
@@ -31,7 +33,7 @@ internal sealed class OpenAiEndpoints(IServingEngine engine, ServerOptions optio
     private ModelCard ModelCard() => new(options.ModelId, "model", state.StartedAt.ToUnixTimeSeconds(), "sharpinfer");
 
     private ApiException ModelNotFound(string id) =>
-        new(404, $"the model '{id}' does not exist; this server serves '{options.ModelId}'", ApiException.NotFound, "model", "model_not_found");
+        new(404, $"the model '{id}' does not exist; this server serves '{options.ModelId}'", ApiException.InvalidRequest, "model", "model_not_found");
 
     public async Task Completions(HttpContext context)
     {
@@ -70,7 +72,7 @@ internal sealed class OpenAiEndpoints(IServingEngine engine, ServerOptions optio
 
     private async Task<JsonDocument> ReadBodyAsync(HttpContext context)
     {
-        if (state.Draining) throw new ApiException(503, "the server is shutting down and accepts no new requests", ApiException.Unavailable);
+        if (state.Draining) throw new ApiException(503, "the server is shutting down and accepts no new requests", ApiException.Server, code: "service_unavailable");
         try
         {
             return await JsonDocument.ParseAsync(context.Request.Body, default, context.RequestAborted);
@@ -87,10 +89,8 @@ internal sealed class OpenAiEndpoints(IServingEngine engine, ServerOptions optio
         if (fields.Model is { } model && model != options.ModelId) throw ModelNotFound(model);
         if (fields.MaxTokens > options.MaxTokensLimit)
             throw ApiException.BadField(fields.MaxTokensParam, $"'{fields.MaxTokensParam}' is {fields.MaxTokens}; this server allows at most {options.MaxTokensLimit}");
-        var client = context.Items[ClientItem] as ApiClient
-            ?? (string.IsNullOrEmpty(fields.User) ? new ApiClient("anonymous") : new ApiClient(fields.User));
         int contextLength = engine.ContextLength;
-        var choices = new List<ServingRequest>(prompts.Count * fields.N);
+        var budgets = new List<int>(prompts.Count);
         foreach (var prompt in prompts)
         {
             if (prompt.Count == 0) throw ApiException.BadField("prompt", "the prompt has no tokens");
@@ -106,6 +106,16 @@ internal sealed class OpenAiEndpoints(IServingEngine engine, ServerOptions optio
                 maxTokens = requested;
             }
             else maxTokens = Math.Min(contextLength - prompt.Count, options.MaxTokensLimit);
+            budgets.Add(maxTokens);
+        }
+        // Only a request that will run takes one of the limited slots for user-named clients.
+        var client = context.Items[ClientItem] as ApiClient
+            ?? (string.IsNullOrEmpty(fields.User) ? new ApiClient("anonymous") : new ApiClient(_userClients.Resolve(fields.User)));
+        var choices = new List<ServingRequest>(prompts.Count * fields.N);
+        for (int p = 0; p < prompts.Count; p++)
+        {
+            var prompt = prompts[p];
+            int maxTokens = budgets[p];
             for (int i = 0; i < fields.N; i++)
             {
                 // Seeded choices differ from each other yet stay reproducible: choice i uses seed + i.

@@ -6,6 +6,8 @@ namespace SharpInfer.Server.Api;
 
 // The response bodies of the OpenAI API, field for field. Fields OpenAI always sends (even as null, such as
 // finish_reason in a stream chunk) are always written; the few it leaves out when absent are marked.
+// system_fingerprint is null: this server has no backend fingerprint to report, and the clients take null
+// (openai-python declares it Optional[str]; openai-node passes response bodies through unchecked).
 
 public sealed record Usage(int PromptTokens, int CompletionTokens, int TotalTokens);
 
@@ -13,13 +15,15 @@ public sealed record CompletionChoice(string Text, int Index, object? Logprobs, 
 
 public sealed record CompletionResponse(
     string Id, string Object, long Created, string Model, IReadOnlyList<CompletionChoice> Choices,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Usage? Usage);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Usage? Usage, string? SystemFingerprint = null);
 
-public sealed record ChatMessageBody(string Role, string Content);
+/// <summary>The assistant's message; refusal is always null (no safety refusals here) but OpenAI always sends it.</summary>
+public sealed record ChatMessageBody(string Role, string Content, string? Refusal = null);
 
 public sealed record ChatChoice(int Index, ChatMessageBody Message, object? Logprobs, string? FinishReason);
 
-public sealed record ChatCompletionResponse(string Id, string Object, long Created, string Model, IReadOnlyList<ChatChoice> Choices, Usage Usage);
+public sealed record ChatCompletionResponse(
+    string Id, string Object, long Created, string Model, IReadOnlyList<ChatChoice> Choices, Usage Usage, string? SystemFingerprint = null);
 
 public sealed record ChatDelta(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Role,
@@ -29,7 +33,7 @@ public sealed record ChatChunkChoice(int Index, ChatDelta Delta, object? Logprob
 
 public sealed record ChatCompletionChunk(
     string Id, string Object, long Created, string Model, IReadOnlyList<ChatChunkChoice> Choices,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Usage? Usage);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Usage? Usage, string? SystemFingerprint = null);
 
 public sealed record ModelCard(string Id, string Object, long Created, string OwnedBy);
 

@@ -12,6 +12,8 @@ internal static class RequestReader
 {
     /// <summary>Most stop strings per request.</summary>
     public const int MaxStopStrings = 16;
+    /// <summary>Longest `user` string.</summary>
+    public const int MaxUserLength = 256;
 
     public static CompletionRequest ReadCompletion(JsonElement root, int vocabularySize, int maxChoices)
     {
@@ -144,8 +146,16 @@ internal static class RequestReader
             N = (int)(OptionalInteger(root, "n", 1, maxChoices) ?? 1),
             Stream = stream,
             IncludeUsage = includeUsage,
-            User = OptionalString(root, "user"),
+            User = ReadUser(root),
         };
+    }
+
+    private static string? ReadUser(JsonElement root)
+    {
+        // The user names a client in the engine's counters and in /metrics labels: a megabyte of it would be kept.
+        string? user = OptionalString(root, "user");
+        if (user?.Length > MaxUserLength) throw ApiException.BadField("user", $"'user' is {user.Length} characters; at most {MaxUserLength} are allowed");
+        return user;
     }
 
     private static IReadOnlyList<string> ReadStop(JsonElement root)

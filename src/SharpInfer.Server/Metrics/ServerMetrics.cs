@@ -1,5 +1,6 @@
 using Prometheus;
 using SharpInfer.Engine.Serving;
+using SharpInfer.Server.Clients;
 
 namespace SharpInfer.Server.Metrics;
 
@@ -15,11 +16,17 @@ internal sealed class ServerMetrics
     private readonly Counter _clientService, _clientGenerated, _clientComputedPrompt, _clientRequests;
     private readonly Histogram _timeToFirstToken, _interTokenLatency;
     private readonly Counter _httpRequests;
+    private readonly int _maxClientLabels;
+    /// <summary>Clients with a label of their own; only the first ones seen get one, and keep it.</summary>
+    private readonly HashSet<string> _labelledClients = new(StringComparer.Ordinal);
 
     public CollectorRegistry Registry { get; } = Prometheus.Metrics.NewCustomRegistry();
 
-    public ServerMetrics(IServingEngine engine)
+    /// <param name="maxClientLabels">Most distinct client label values; clients beyond are summed under "other".</param>
+    public ServerMetrics(IServingEngine engine, int maxClientLabels)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxClientLabels, 1);
+        _maxClientLabels = maxClientLabels;
         var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
         _waiting = factory.CreateGauge("sharpinfer_queue_waiting_requests", "Requests waiting for admission to the engine.");
         _running = factory.CreateGauge("sharpinfer_running_requests", "Requests the engine is generating for.");
@@ -55,13 +62,46 @@ internal sealed class ServerMetrics
         _prefixHitTokens.IncTo(snapshot.PrefixCacheHitTokens);
         _generatedTokens.IncTo(snapshot.GeneratedTokens);
         _steps.IncTo(snapshot.Steps);
-        foreach (var (name, counters) in snapshot.Clients)
+        RefreshClients(snapshot.Clients);
+    }
+
+    /// <summary>
+    /// Every label value is a series kept for the life of the process, so the set is capped. The clients beyond
+    /// the cap (and the engine's own overflow client) are summed under one label; that sum only grows, as
+    /// IncTo needs, because a client once beyond the cap stays beyond it and each client's counters only grow.
+    /// </summary>
+    private void RefreshClients(IReadOnlyDictionary<string, ClientCounters> clients)
+    {
+        lock (_labelledClients) // scrapes may overlap
         {
-            _clientService.WithLabels(name).IncTo(counters.Service);
-            _clientGenerated.WithLabels(name).IncTo(counters.GeneratedTokens);
-            _clientComputedPrompt.WithLabels(name).IncTo(counters.ComputedPromptTokens);
-            _clientRequests.WithLabels(name).IncTo(counters.Requests);
+            double otherService = 0;
+            long otherGenerated = 0, otherPrompt = 0, otherRequests = 0;
+            bool anyOther = false;
+            foreach (var (name, counters) in clients)
+            {
+                bool labelled = name != UserClientNames.Overflow &&
+                    (_labelledClients.Contains(name) || (_labelledClients.Count < _maxClientLabels && _labelledClients.Add(name)));
+                if (labelled)
+                {
+                    Set(name, counters.Service, counters.GeneratedTokens, counters.ComputedPromptTokens, counters.Requests);
+                    continue;
+                }
+                anyOther = true;
+                otherService += counters.Service;
+                otherGenerated += counters.GeneratedTokens;
+                otherPrompt += counters.ComputedPromptTokens;
+                otherRequests += counters.Requests;
+            }
+            if (anyOther) Set(UserClientNames.Overflow, otherService, otherGenerated, otherPrompt, otherRequests);
         }
+    }
+
+    private void Set(string label, double service, long generated, long computedPrompt, long requests)
+    {
+        _clientService.WithLabels(label).IncTo(service);
+        _clientGenerated.WithLabels(label).IncTo(generated);
+        _clientComputedPrompt.WithLabels(label).IncTo(computedPrompt);
+        _clientRequests.WithLabels(label).IncTo(requests);
     }
 
     public void ObserveTimeToFirstToken(TimeSpan elapsed) => _timeToFirstToken.Observe(elapsed.TotalSeconds);

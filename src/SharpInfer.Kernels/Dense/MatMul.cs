@@ -193,7 +193,7 @@ public sealed unsafe class MatMul : IParallelWork
                 if (w.Type == GgmlType.F32) rowsBase = (float*)(w.Data + (long)r * w.RowBytes);
                 else
                 {
-                    for (int i = 0; i < n; i++) w.DequantizeRow(r + i, buffer.AsSpan(i * cols, cols));
+                    for (int i = 0; i < n; i++) TileDequantizer.Row(w, r + i, tile + i * cols);
                     rowsBase = tile;
                 }
                 FloatGemm.Tile(rowsBase, n, cols, _x + (long)first * cols, _tokens - first, y + (long)first * rows + r, rows);

@@ -75,6 +75,14 @@ public sealed unsafe class LlamaModel : IDisposable
     }
     private int _matrixVectorMaxTokens;
 
+    /// <summary>
+    /// Decode tokens (requests with one new token, placed first) take the matrix-vector arithmetic: int8 dot
+    /// products for Q8_0/Q4_0, the fastest for one sequence (default). False: every token takes the float GEMM
+    /// arithmetic, slower for one sequence and faster for large batches (the serving engine's choice on few cores).
+    /// Either way a token's values do not depend on the batch.
+    /// </summary>
+    public bool DecodeWithMatrixVector { get; set; } = true;
+
     public LlamaModel(GgufFile file, int threads = 0, int maxTokensPerForward = 128, bool ownsFile = false)
         : this(file, new WorkerPool(threads > 0 ? threads : Environment.ProcessorCount), maxTokensPerForward, ownsFile, ownsPool: true) { }
 
@@ -226,6 +234,7 @@ public sealed unsafe class LlamaModel : IDisposable
         int gemv = 0;
         while (gemv < table.BatchSize && qoIndptr[gemv + 1] - qoIndptr[gemv] == 1) gemv++;
         gemv = n <= _matrixVectorMaxTokens ? n : qoIndptr[gemv];
+        if (!DecodeWithMatrixVector) gemv = 0;
         float scale = 1f / MathF.Sqrt(c.HeadDim);
 
         fixed (float* x = buf.Residual, xn = buf.Normed, q = buf.Q, k = buf.K, v = buf.V, att = buf.Attention, gate = buf.Gate, up = buf.Up)
@@ -271,7 +280,7 @@ public sealed unsafe class LlamaModel : IDisposable
                 Norms.RmsNorm(buf.Residual.AsSpan(t * dim, dim), _outputNorm, c.RmsEps, buf.Normed.AsSpan(r * dim, dim));
             }
             fixed (float* output = logits)
-                _matmul.Run(_output, xn, output, rows, allTokens && n > _matrixVectorMaxTokens ? 0 : rows); // one row per request: always matrix-vector
+                _matmul.Run(_output, xn, output, rows, allTokens && n > _matrixVectorMaxTokens || !DecodeWithMatrixVector ? 0 : rows); // one row per request: always matrix-vector
         }
     }
 

@@ -49,18 +49,21 @@ public class BatchInvarianceTests
     }
 
     [Theory]
-    [InlineData(GgmlType.Q8_0)]
-    [InlineData(GgmlType.Q4_0)]
-    [InlineData(GgmlType.F32)]
-    [InlineData(GgmlType.F16)]
-    public void ARequestsLogitsAreTheSameAloneAndInAnyBatch(GgmlType type)
+    [InlineData(GgmlType.Q8_0, true)]
+    [InlineData(GgmlType.Q4_0, true)]
+    [InlineData(GgmlType.F32, true)]
+    [InlineData(GgmlType.F16, true)]
+    [InlineData(GgmlType.Q8_0, false)]
+    [InlineData(GgmlType.Q4_0, false)]
+    [InlineData(GgmlType.F16, false)]
+    public void ARequestsLogitsAreTheSameAloneAndInAnyBatch(GgmlType type, bool matrixVectorDecode)
     {
         string path = Path.Combine(Path.GetTempPath(), $"sharpinfer-invariance-{type}-{Guid.NewGuid():N}.gguf");
         RandomModelWriter.Write(path, Shape, type, seed: 9);
         try
         {
             using var file = GgufFile.Open(path);
-            using var model = new LlamaModel(file, threads: 2, maxTokensPerForward: 1024);
+            using var model = new LlamaModel(file, threads: 2, maxTokensPerForward: 1024) { DecodeWithMatrixVector = matrixVectorDecode };
             using var cache = model.CreateKvCache(8 * 64, PageSize);
             var rng = new Random(3);
             int[] Prompt(int n) => Enumerable.Range(0, n).Select(_ => rng.Next(3, Shape.VocabSize)).ToArray();

@@ -50,7 +50,7 @@ public sealed record ServeOptions
     public IServingEngine CreateEngine(LlamaModel model, ITokenizer tokenizer) => new BatchingServingEngine(model, tokenizer, new BatchingOptions
     {
         Policy = Policy, KvPages = KvPages, MaxQueue = MaxQueue, ContextLength = Context,
-        MaxBatchTokens = model.MaxTokensPerForward,
+        MaxBatchTokens = model.MaxTokensPerForward, MaxRunning = Math.Min(64, model.MaxTokensPerForward - 3),
     });
 }
 

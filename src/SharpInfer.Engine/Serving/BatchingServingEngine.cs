@@ -90,6 +90,7 @@ public sealed class BatchingServingEngine : IServingEngine
     private readonly ConcurrentQueue<Sequence> _arrivals = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly List<Sequence> _running = [];
+    private readonly HashSet<Sequence> _queued = []; // waiting in the policy's queue (to reap cancelled ones)
     private readonly Thread _loop;
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _stats = new();
@@ -110,7 +111,9 @@ public sealed class BatchingServingEngine : IServingEngine
         _model = model;
         Tokenizer = tokenizer;
         _options = options ??= new BatchingOptions();
-        if (options.MaxBatchTokens < 2) throw new ArgumentException("MaxBatchTokens must be at least 2");
+        // Decodes take one token each; three more always remain for a prompt chunk (see PrefillChunk).
+        if (options.MaxRunning < 1 || options.MaxBatchTokens < options.MaxRunning + 3)
+            throw new ArgumentException($"MaxBatchTokens ({options.MaxBatchTokens}) must be at least MaxRunning ({options.MaxRunning}) + 3");
         if (options.MaxBatchTokens > model.MaxTokensPerForward)
             throw new ArgumentException($"MaxBatchTokens {options.MaxBatchTokens} exceeds the model's {model.MaxTokensPerForward} tokens per forward");
         ContextLength = options.ContextLength > 0 ? Math.Min(options.ContextLength, model.Config.ContextLength) : model.Config.ContextLength;
@@ -272,6 +275,7 @@ public sealed class BatchingServingEngine : IServingEngine
         {
             if (s.Cancelled) { Interlocked.Decrement(ref _waiting); Complete(s, FinishReason.Cancelled); continue; }
             _policy.Enqueue(s.Scheduled);
+            _queued.Add(s);
         }
     }
 
@@ -285,7 +289,18 @@ public sealed class BatchingServingEngine : IServingEngine
             Release(s, keepInCache: true);
             Complete(s, FinishReason.Cancelled);
         }
-        // Waiting requests are removed lazily: the policy offers them, tryAdmit drops cancelled ones.
+        // Waiting requests leave the queue at once too, so their callers return and the queue has room again.
+        if (_queued.Count == 0) return;
+        List<Sequence>? cancelled = null;
+        foreach (var s in _queued)
+            if (s.Cancelled) (cancelled ??= []).Add(s);
+        if (cancelled == null) return;
+        foreach (var s in cancelled)
+        {
+            _queued.Remove(s);
+            if (_policy.Remove(s.Scheduled)) Interlocked.Decrement(ref _waiting);
+            Complete(s, FinishReason.Cancelled);
+        }
     }
 
     /// <summary>One engine step. Returns false when nothing could run.</summary>
@@ -330,6 +345,9 @@ public sealed class BatchingServingEngine : IServingEngine
             _policy.Admit(_matcher, scheduled => TryAdmit((Sequence)scheduled.EngineState!, ref budget, batch));
 
         if (batch.Count == 0) return false;
+        // Single-token entries first (decodes, one-token prompts): the model gives the leading ones the
+        // matrix-vector arithmetic, and a request must get the same arithmetic whatever else is in the step.
+        if (batch.Any(b => b.Chunk > 1)) batch = [.. batch.Where(b => b.Chunk == 1), .. batch.Where(b => b.Chunk > 1)];
         RunBatch(batch);
         return true;
     }
@@ -339,7 +357,7 @@ public sealed class BatchingServingEngine : IServingEngine
     {
         if (pending == 1) return budget >= 1 ? 1 : 0; // a one-token prompt is a decode-shaped step either way
         int chunk = Math.Min(pending, budget);
-        if (pending - chunk == 1) chunk--;            // never leave a single prompt token for later
+        if (pending - chunk == 1) chunk = chunk > 2 ? chunk - 1 : 0; // never leave a single prompt token for later
         return chunk >= 2 ? chunk : 0;
     }
 
@@ -347,6 +365,7 @@ public sealed class BatchingServingEngine : IServingEngine
     {
         if (s.Cancelled)
         {
+            _queued.Remove(s);
             Interlocked.Decrement(ref _waiting);
             Complete(s, FinishReason.Cancelled);
             return true; // taken out of the queue
@@ -381,6 +400,7 @@ public sealed class BatchingServingEngine : IServingEngine
         s.Chunk = chunk;
         s.InBatch = true;
         s.Running = true;
+        _queued.Remove(s);
         _running.Add(s);
         batch.Add(s);
         budget -= chunk;
@@ -421,6 +441,7 @@ public sealed class BatchingServingEngine : IServingEngine
             victim.Scheduled.Tokens = [.. victim.History]; // prompt plus what it generated: recomputed on re-admission
             Interlocked.Increment(ref _waiting);
             _policy.Enqueue(victim.Scheduled);
+            _queued.Add(victim);
             lock (_stats) _preemptions++;
             return true;
         }

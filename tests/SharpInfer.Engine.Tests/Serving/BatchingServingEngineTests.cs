@@ -64,7 +64,7 @@ public class BatchingServingEngineTests
         // All 32 at once, with a small step budget so prompts are chunked next to other requests' decodes.
         foreach (int budget in new[] { 128, 37 })
         {
-            await using var engine = new BatchingServingEngine(model, tokenizer, new BatchingOptions { MaxBatchTokens = budget, ContextLength = 512, KvPages = 512 });
+            await using var engine = new BatchingServingEngine(model, tokenizer, new BatchingOptions { MaxBatchTokens = budget, MaxRunning = 32, ContextLength = 512, KvPages = 512 });
             var results = await Task.WhenAll(prompts.Select(p => Collect(engine, new ServingRequest { PromptTokens = p, Options = Greedy(40) })));
             for (int i = 0; i < prompts.Count; i++)
                 Assert.True(sequential[i].SequenceEqual(results[i].Tokens), $"budget {budget}, request {i}: concurrent output differs from the one-at-a-time output");
@@ -101,7 +101,7 @@ public class BatchingServingEngineTests
     {
         if (Load() is not var (model, tokenizer)) return;
         using var _ = model;
-        await using var engine = new BatchingServingEngine(model, tokenizer, new BatchingOptions { MaxBatchTokens = 64, ContextLength = 512, KvPages = 64, PrefixCache = false });
+        await using var engine = new BatchingServingEngine(model, tokenizer, new BatchingOptions { MaxBatchTokens = 64, MaxRunning = 16, ContextLength = 512, KvPages = 64, PrefixCache = false });
         using var cancel = new CancellationTokenSource();
         int received = 0;
         var request = new ServingRequest { PromptTokens = tokenizer.Encode("Once upon a time"), Options = new GenerationOptions { MaxTokens = 400, Sampling = new SamplingParameters { Temperature = 1, Seed = 1 } } };
@@ -117,6 +117,31 @@ public class BatchingServingEngineTests
         Assert.Equal(0, snapshot.Running);
         Assert.Equal(0, snapshot.KvPagesUsed);
         Assert.True(received < 400);
+    }
+
+    [Fact]
+    public async Task CancellingAWaitingRequestReturnsAtOnce()
+    {
+        if (Load(threads: 1) is not var (model, tokenizer)) return;
+        using var _ = model;
+        // One request at a time, four tokens a step: the first request's 480-token prompt alone takes 120 steps.
+        await using var engine = new BatchingServingEngine(model, tokenizer, new BatchingOptions { MaxBatchTokens = 4, ContextLength = 512, MaxRunning = 1, PrefixCache = false });
+        var rng = new Random(1);
+        var longPrompt = Enumerable.Range(0, 480).Select(_ => rng.Next(3, 512)).ToArray();
+        var options = new GenerationOptions { MaxTokens = 30, Sampling = SamplingParameters.Greedy };
+        var running = Collect(engine, new ServingRequest { PromptTokens = longPrompt, Options = options });
+        using var cancel = new CancellationTokenSource();
+        var waiting = Collect(engine, new ServingRequest { PromptTokens = tokenizer.Encode("Once upon a time"), Options = options }, cancel.Token);
+        await Task.Delay(20);
+        Assert.False(running.IsCompleted, "the first request finished too soon for the test to mean anything");
+        Assert.Equal(1, engine.Snapshot().Waiting);
+        cancel.Cancel();
+        var (tokens, stats) = await waiting.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.False(running.IsCompleted, "the cancelled request waited for the running one");
+        Assert.Equal(FinishReason.Cancelled, stats.FinishReason);
+        Assert.Empty(tokens);
+        Assert.Equal(0, engine.Snapshot().Waiting);
+        await running;
     }
 
     [Fact]

@@ -12,6 +12,7 @@ public static class BenchCommand
         bench.Subcommands.Add(BenchDecodeCommand.Create());
         bench.Subcommands.Add(BenchKernelsCommand.Create());
         bench.Subcommands.Add(BenchAttentionCommand.Create());
+        bench.Subcommands.Add(BenchEngineCommand.Create());
         return bench;
     }
 }

@@ -95,6 +95,7 @@ public sealed class BatchingServingEngine : IServingEngine
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _stats = new();
     private readonly Dictionary<string, (long Prompt, long Generated, long Requests)> _clients = [];
+    private readonly Dictionary<string, int> _clientWaiting = [];
     private readonly Matcher _matcher;
     private long _nextId, _promptTokens, _hitTokens, _generatedTokens, _steps, _preemptions;
     private int _waiting, _runningCount;
@@ -143,6 +144,7 @@ public sealed class BatchingServingEngine : IServingEngine
             Interlocked.Decrement(ref _waiting);
             throw new QueueFullException(_options.MaxQueue, TimeSpan.FromSeconds(1));
         }
+        CountClientWaiting(request.ClientId, +1);
         var decoder = new IncrementalDecoder(Tokenizer);
         foreach (int t in request.PromptTokens) decoder.Push(t); // the continuation's leading space is real (see TextGenerator)
         var sequence = new Sequence
@@ -196,7 +198,13 @@ public sealed class BatchingServingEngine : IServingEngine
                 GeneratedTokens = _generatedTokens,
                 Steps = _steps,
                 Preemptions = _preemptions,
-                Clients = _clients.ToDictionary(c => c.Key, c => new ClientCounters(c.Value.Prompt, c.Value.Generated, c.Value.Requests, service.GetValueOrDefault(c.Key))),
+                PageSize = _options.PageSize,
+                // Clients that only ever waited (never admitted) are listed too: a starved client must show up.
+                Clients = _clients.Keys.Union(_clientWaiting.Keys).ToDictionary(name => name, name =>
+                {
+                    var c = _clients.GetValueOrDefault(name);
+                    return new ClientCounters(c.Prompt, c.Generated, c.Requests, service.GetValueOrDefault(name)) { Waiting = _clientWaiting.GetValueOrDefault(name) };
+                }),
             };
         }
     }
@@ -273,7 +281,7 @@ public sealed class BatchingServingEngine : IServingEngine
     {
         while (_arrivals.TryDequeue(out var s))
         {
-            if (s.Cancelled) { Interlocked.Decrement(ref _waiting); Complete(s, FinishReason.Cancelled); continue; }
+            if (s.Cancelled) { LeaveQueue(s); Complete(s, FinishReason.Cancelled); continue; }
             _policy.Enqueue(s.Scheduled);
             _queued.Add(s);
         }
@@ -298,7 +306,7 @@ public sealed class BatchingServingEngine : IServingEngine
         foreach (var s in cancelled)
         {
             _queued.Remove(s);
-            if (_policy.Remove(s.Scheduled)) Interlocked.Decrement(ref _waiting);
+            if (_policy.Remove(s.Scheduled)) LeaveQueue(s);
             Complete(s, FinishReason.Cancelled);
         }
     }
@@ -361,12 +369,25 @@ public sealed class BatchingServingEngine : IServingEngine
         return chunk >= 2 ? chunk : 0;
     }
 
+    /// <summary>The request stopped waiting (admitted or cancelled while queued).</summary>
+    private void LeaveQueue(Sequence s)
+    {
+        Interlocked.Decrement(ref _waiting);
+        CountClientWaiting(s.Request.ClientId, -1);
+    }
+
+    /// <summary>Per-client queue lengths: a client with requests waiting is backlogged, which the fairness bounds are about.</summary>
+    private void CountClientWaiting(string client, int delta)
+    {
+        lock (_stats) _clientWaiting[client] = _clientWaiting.GetValueOrDefault(client) + delta;
+    }
+
     private bool TryAdmit(Sequence s, ref int budget, List<Sequence> batch)
     {
         if (s.Cancelled)
         {
             _queued.Remove(s);
-            Interlocked.Decrement(ref _waiting);
+            LeaveQueue(s);
             Complete(s, FinishReason.Cancelled);
             return true; // taken out of the queue
         }
@@ -404,7 +425,7 @@ public sealed class BatchingServingEngine : IServingEngine
         _running.Add(s);
         batch.Add(s);
         budget -= chunk;
-        Interlocked.Decrement(ref _waiting);
+        LeaveQueue(s);
         Interlocked.Increment(ref _runningCount);
         s.Scheduled.CachedTokens = cached;
         _policy.OnPrefill(s.Scheduled, tokens.Length - cached);
@@ -440,6 +461,7 @@ public sealed class BatchingServingEngine : IServingEngine
             victim.Computed = 0;
             victim.Scheduled.Tokens = [.. victim.History]; // prompt plus what it generated: recomputed on re-admission
             Interlocked.Increment(ref _waiting);
+            CountClientWaiting(victim.Request.ClientId, +1);
             _policy.Enqueue(victim.Scheduled);
             _queued.Add(victim);
             lock (_stats) _preemptions++;

@@ -46,6 +46,8 @@ public sealed record EngineSnapshot
     public int Running { get; init; }
     public int KvPagesUsed { get; init; }
     public int KvPagesTotal { get; init; }
+    /// <summary>Tokens per KV page (0 when the engine has no paged cache).</summary>
+    public int PageSize { get; init; }
     /// <summary>Pages held by the prefix cache (reclaimable when unlocked; not counted in <see cref="KvPagesUsed"/> then).</summary>
     public int KvPagesCached { get; init; }
     /// <summary>Running requests preempted (and later recomputed) because KV pages ran out.</summary>
@@ -60,7 +62,11 @@ public sealed record EngineSnapshot
 }
 
 /// <summary>Service a client received: prompt tokens computed (cache hits excluded), tokens generated, requests.</summary>
-public sealed record ClientCounters(long ComputedPromptTokens, long GeneratedTokens, long Requests, double Service);
+public sealed record ClientCounters(long ComputedPromptTokens, long GeneratedTokens, long Requests, double Service)
+{
+    /// <summary>The client's requests waiting for admission now (the client is backlogged while this is above 0).</summary>
+    public int Waiting { get; init; }
+}
 
 /// <summary>The waiting queue is full; the caller should retry after <see cref="RetryAfter"/>.</summary>
 public sealed class QueueFullException(int capacity, TimeSpan retryAfter)

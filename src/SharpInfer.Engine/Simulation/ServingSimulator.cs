@@ -102,6 +102,7 @@ internal sealed class Run : IPrefixMatcher
     public SimulationResult Execute()
     {
         int next = 0, finished = 0, steps = 0;
+        long peakBatchTokens = 0;
         double firstArrival = _workload.Count > 0 ? _workload[0].Arrival : 0;
         _now = firstArrival;
         while (finished < _requests.Length)
@@ -127,6 +128,7 @@ internal sealed class Run : IPrefixMatcher
                 if (request.Prefilling) prefill += request.StepTokens; else decode++;
                 context += request.Computed + request.StepTokens;
             }
+            peakBatchTokens = Math.Max(peakBatchTokens, context);
             _now += _options.Cost.StepSeconds(prefill, decode, context);
             steps++;
             finished += Advance();
@@ -151,6 +153,7 @@ internal sealed class Run : IPrefixMatcher
             ComputedPromptTokens = _computedPromptTokens,
             GeneratedTokens = _generatedTokens,
             Preemptions = _preemptions,
+            PeakBatchTokens = peakBatchTokens,
             ComputedService = _clients.Select((c, i) => (c, _computedService[i])).ToDictionary(),
         };
     }

@@ -19,6 +19,11 @@ public sealed class SimulationResult
     public required long ComputedPromptTokens { get; init; }
     public required long GeneratedTokens { get; init; }
     public required int Preemptions { get; init; }
+    /// <summary>
+    /// The most KV tokens the running batch attended to in one step (computed plus new tokens of every request in the
+    /// step): the M of VTC's bound U = max(w_p * max input length, w_q * M).
+    /// </summary>
+    public long PeakBatchTokens { get; init; }
 
     public double PrefixHitRate => PromptTokensAdmitted == 0 ? 0 : (double)CachedTokensAdmitted / PromptTokensAdmitted;
     /// <summary>Prompt plus output tokens of all requests per second: the work clients asked for, cached or not.</summary>

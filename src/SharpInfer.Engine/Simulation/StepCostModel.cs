@@ -5,7 +5,7 @@ namespace SharpInfer.Engine.Simulation;
 /// (compute bound), a cost per decoded token (the batch's share of reading the weights and the matmuls), and a cost
 /// per token of context attended (reading the KV cache). Build it from numbers measured on a real engine.
 /// </summary>
-public sealed class StepCostModel
+public sealed partial class StepCostModel
 {
     /// <param name="fixedSeconds">a: seconds every step costs.</param>
     /// <param name="secondsPerPrefillToken">b: seconds per prompt token computed.</param>

@@ -11,7 +11,7 @@ namespace SharpInfer.Server.Metrics;
 /// </summary>
 internal sealed class ServerMetrics
 {
-    private readonly Gauge _waiting, _running, _kvPagesUsed, _kvPagesTotal, _prefixHitRate;
+    private readonly Gauge _waiting, _running, _kvPagesUsed, _kvPagesTotal, _kvPageSize, _prefixHitRate, _clientWaiting;
     private readonly Counter _promptTokens, _prefixHitTokens, _generatedTokens, _steps;
     private readonly Counter _clientService, _clientGenerated, _clientComputedPrompt, _clientRequests;
     private readonly Histogram _timeToFirstToken, _interTokenLatency;
@@ -32,6 +32,7 @@ internal sealed class ServerMetrics
         _running = factory.CreateGauge("sharpinfer_running_requests", "Requests the engine is generating for.");
         _kvPagesUsed = factory.CreateGauge("sharpinfer_kv_pages_used", "KV cache pages in use.");
         _kvPagesTotal = factory.CreateGauge("sharpinfer_kv_pages_total", "KV cache pages in the pool.");
+        _kvPageSize = factory.CreateGauge("sharpinfer_kv_page_size_tokens", "Tokens per KV cache page.");
         _prefixHitRate = factory.CreateGauge("sharpinfer_prefix_cache_hit_rate", "Fraction of admitted prompt tokens whose KV came from the prefix cache.");
         _promptTokens = factory.CreateCounter("sharpinfer_prompt_tokens_total", "Prompt tokens admitted.");
         _prefixHitTokens = factory.CreateCounter("sharpinfer_prefix_cache_hit_tokens_total", "Prompt tokens served from the prefix cache.");
@@ -42,6 +43,7 @@ internal sealed class ServerMetrics
         _clientGenerated = factory.CreateCounter("sharpinfer_client_generated_tokens_total", "Tokens generated for a client.", client);
         _clientComputedPrompt = factory.CreateCounter("sharpinfer_client_computed_prompt_tokens_total", "Prompt tokens computed for a client (prefix-cache hits excluded).", client);
         _clientRequests = factory.CreateCounter("sharpinfer_client_requests_total", "Generations finished for a client.", client);
+        _clientWaiting = factory.CreateGauge("sharpinfer_client_waiting_requests", "A client's requests waiting for admission (backlogged while above 0).", client);
         _timeToFirstToken = factory.CreateHistogram("sharpinfer_time_to_first_token_seconds", "Time from a request's arrival to its first token.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.005, 2, 14) });
         _interTokenLatency = factory.CreateHistogram("sharpinfer_inter_token_latency_seconds", "Time between consecutive tokens of one generation.",
@@ -56,6 +58,7 @@ internal sealed class ServerMetrics
         _running.Set(snapshot.Running);
         _kvPagesUsed.Set(snapshot.KvPagesUsed);
         _kvPagesTotal.Set(snapshot.KvPagesTotal);
+        _kvPageSize.Set(snapshot.PageSize);
         _prefixHitRate.Set(snapshot.PrefixCacheHitRate);
         // The engine keeps the running totals; the counters follow them (IncTo never moves a counter backwards).
         _promptTokens.IncTo(snapshot.PromptTokens);
@@ -75,7 +78,7 @@ internal sealed class ServerMetrics
         lock (_labelledClients) // scrapes may overlap
         {
             double otherService = 0;
-            long otherGenerated = 0, otherPrompt = 0, otherRequests = 0;
+            long otherGenerated = 0, otherPrompt = 0, otherRequests = 0, otherWaiting = 0;
             bool anyOther = false;
             foreach (var (name, counters) in clients)
             {
@@ -83,7 +86,7 @@ internal sealed class ServerMetrics
                     (_labelledClients.Contains(name) || (_labelledClients.Count < _maxClientLabels && _labelledClients.Add(name)));
                 if (labelled)
                 {
-                    Set(name, counters.Service, counters.GeneratedTokens, counters.ComputedPromptTokens, counters.Requests);
+                    Set(name, counters.Service, counters.GeneratedTokens, counters.ComputedPromptTokens, counters.Requests, counters.Waiting);
                     continue;
                 }
                 anyOther = true;
@@ -91,13 +94,15 @@ internal sealed class ServerMetrics
                 otherGenerated += counters.GeneratedTokens;
                 otherPrompt += counters.ComputedPromptTokens;
                 otherRequests += counters.Requests;
+                otherWaiting += counters.Waiting;
             }
-            if (anyOther) Set(UserClientNames.Overflow, otherService, otherGenerated, otherPrompt, otherRequests);
+            if (anyOther) Set(UserClientNames.Overflow, otherService, otherGenerated, otherPrompt, otherRequests, otherWaiting);
         }
     }
 
-    private void Set(string label, double service, long generated, long computedPrompt, long requests)
+    private void Set(string label, double service, long generated, long computedPrompt, long requests, long waiting)
     {
+        _clientWaiting.WithLabels(label).Set(waiting);
         _clientService.WithLabels(label).IncTo(service);
         _clientGenerated.WithLabels(label).IncTo(generated);
         _clientComputedPrompt.WithLabels(label).IncTo(computedPrompt);

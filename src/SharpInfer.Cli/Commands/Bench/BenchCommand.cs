@@ -8,11 +8,12 @@ public static class BenchCommand
 {
     public static Command Create()
     {
-        var bench = new Command("bench", "Benchmarks: kernels against their references and the memory bandwidth, decode throughput by batch size");
+        var bench = new Command("bench", "Benchmarks: kernels against their references and the memory bandwidth, decode throughput by batch size, serving policies");
         bench.Subcommands.Add(BenchDecodeCommand.Create());
         bench.Subcommands.Add(BenchKernelsCommand.Create());
         bench.Subcommands.Add(BenchAttentionCommand.Create());
         bench.Subcommands.Add(BenchEngineCommand.Create());
+        bench.Subcommands.Add(BenchServeCommand.Create());
         return bench;
     }
 }

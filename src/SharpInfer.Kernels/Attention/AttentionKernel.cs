@@ -161,8 +161,24 @@ internal static unsafe class AttentionKernel
                 for (int i = 0; i < 4; i++) s[(r4 + i) * Bk + jj] = pair[i];
             }
         }
-        for (; r4 < r1; r4++)
-            for (int jj = 0; jj < n; jj++) s[r4 * Bk + jj] = AttentionSimd.Dot(qs + r4 * d, (float*)keys[jj], d);
+        if (r4 == r1) return;
+        // The last one to three rows go through the same four-row kernels, the missing rows repeating the last one:
+        // each row's products and reduction do not depend on its neighbours, so a row gets the same bits whatever
+        // its place in the tile (batch invariance), and decode items (three rows per KV head with GQA 3) get the
+        // vector kernel instead of one dot product per key.
+        int rows = r1 - r4;
+        float* a = qs + r4 * d, b = qs + Math.Min(r4 + 1, r1 - 1) * d, c = qs + Math.Min(r4 + 2, r1 - 1) * d, e = qs + (r1 - 1) * d;
+        int k = 0;
+        for (; k + 2 <= n; k += 2)
+        {
+            AttentionSimd.Dot4x2(a, b, c, e, (float*)keys[k], (float*)keys[k + 1], d, pair);
+            for (int i = 0; i < rows; i++) { s[(r4 + i) * Bk + k] = pair[i]; s[(r4 + i) * Bk + k + 1] = pair[4 + i]; }
+        }
+        if (k < n)
+        {
+            AttentionSimd.Dot4(a, b, c, e, (float*)keys[k], d, pair);
+            for (int i = 0; i < rows; i++) s[(r4 + i) * Bk + k] = pair[i];
+        }
     }
 
     // Variant hooks and mask on the block's scores of one KV head's rows, then their online-softmax update:

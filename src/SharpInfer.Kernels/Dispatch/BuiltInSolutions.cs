@@ -26,7 +26,8 @@ internal static unsafe class BuiltInSolutions
         r.Register(new("silu_and_mul_scalar", OpKind.SiluAndMul, Isa.Scalar, new SiluAndMulKernel(ElementwiseSolutions<ScalarWidth>.SiluAndMul)) { Description = "Scalar loop, MathF.Exp." });
         r.Register(new("silu_and_mul_v256", OpKind.SiluAndMul, Isa.Avx2, new SiluAndMulKernel(ElementwiseSolutions<Width256>.SiluAndMul)) { Description = "Vector256.Exp, one pass." });
         r.Register(new("silu_and_mul_v512", OpKind.SiluAndMul, Isa.Avx512, new SiluAndMulKernel(ElementwiseSolutions<Width512>.SiluAndMul)) { Description = "Vector512.Exp, one pass." });
-        r.Register(new("silu_and_mul_tensorprimitives", OpKind.SiluAndMul, Isa.Avx2, new SiluAndMulKernel(TensorPrimitivesSiluAndMul)) { Description = "TensorPrimitives Sigmoid and Multiply (three passes, as Activations.SiluAndMul).", Priority = -1 });
+        r.Register(new("silu_and_mul_tensorprimitives", OpKind.SiluAndMul, Isa.Avx2, new SiluAndMulKernel(TensorPrimitivesSiluAndMul)) { Description = "TensorPrimitives Sigmoid and Multiply (three passes).", Priority = -1 });
+        r.Register(new("silu_and_mul_poly512", OpKind.SiluAndMul, Isa.Avx512, new SiluAndMulKernel(Elementwise.Activations.SiluAndMul)) { Description = "One pass, polynomial 2^x (Activations.SiluAndMul, what the model runs)." });
 
         // rope: one family per style.
         foreach (var style in new[] { RopeStyle.Interleaved, RopeStyle.NeoX })
@@ -81,7 +82,7 @@ internal static unsafe class BuiltInSolutions
 
     private static void TensorPrimitivesSiluAndMul(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
     {
-        // Activations.SiluAndMul needs up as scratch; this form keeps up intact: output = sigmoid(gate) * gate * up.
+        // Keeps up intact: output = sigmoid(gate) * gate * up.
         System.Numerics.Tensors.TensorPrimitives.Sigmoid(gate, output);
         System.Numerics.Tensors.TensorPrimitives.Multiply(output, gate, output);
         System.Numerics.Tensors.TensorPrimitives.Multiply(output, up, output);

@@ -220,14 +220,16 @@ public sealed unsafe class LlamaModel : IDisposable
         for (int t = 0; t < n; t++) _embedding.DequantizeRow(tokens[t], buf.Residual.AsSpan(t * dim, dim));
 
         // Position of every new token and its cache slot.
-        Span<float> cos = stackalloc float[c.RopeDim / 2];
-        Span<float> sin = stackalloc float[c.RopeDim / 2];
         var positions = buf.Positions;
         for (int b = 0; b < table.BatchSize; b++)
         {
             int qoLen = qoIndptr[b + 1] - qoIndptr[b], first = table.KvLength(b) - qoLen;
             for (int i = 0; i < qoLen; i++) positions[qoIndptr[b] + i] = (b, first + i);
         }
+        // RoPE angles once per token for all layers (sin/cos are costly next to the rotation itself).
+        int half = c.RopeDim / 2;
+        for (int t = 0; t < n; t++)
+            _rope.Angles(positions[t].Position, buf.RopeCos.AsSpan(t * half, half), buf.RopeSin.AsSpan(t * half, half));
         _attention.Plan(qoIndptr, table, c.Heads);
         // Requests with one new token (decode) that come first take the matrix-vector arithmetic, the rest the GEMM;
         // a decode token's values then never depend on what else is in the batch (see MatMul).
@@ -254,7 +256,8 @@ public sealed unsafe class LlamaModel : IDisposable
                     if (layer.Bk != null) TensorPrimitives.Add(kt, layer.Bk, kt);
                     if (layer.Bv != null) TensorPrimitives.Add(vt, layer.Bv, vt);
                     var (request, position) = positions[t];
-                    _rope.Angles(position, cos, sin);
+                    var cos = buf.RopeCos.AsSpan(t * half, half);
+                    var sin = buf.RopeSin.AsSpan(t * half, half);
                     _rope.Apply(qt, c.Heads, c.HeadDim, cos, sin);
                     _rope.Apply(kt, c.KvHeads, c.HeadDim, cos, sin);
                     var (page, entry) = table.Slot(request, position);
@@ -297,6 +300,8 @@ public sealed unsafe class LlamaModel : IDisposable
         public readonly float[] Gate = Pinned(capacity * c.FfnDim);     // [n, ffn]
         public readonly float[] Up = Pinned(capacity * c.FfnDim);       // [n, ffn]
         public readonly (int Request, int Position)[] Positions = new (int, int)[capacity];
+        public readonly float[] RopeCos = new float[capacity * c.RopeDim / 2]; // [n, ropeDim / 2]
+        public readonly float[] RopeSin = new float[capacity * c.RopeDim / 2];
 
         private static float[] Pinned(int length) => GC.AllocateArray<float>(length, pinned: true);
     }

@@ -26,7 +26,10 @@ public sealed record PolicyReport
     public bool WithinBound => MaxServiceDifference <= Bound;
     public required double Unit { get; init; }
     public required int MaxInputTokens { get; init; }
+    /// <summary>U's "most tokens in a batch": the tokens one engine step may carry (its token budget).</summary>
     public required long MaxBatchTokens { get; init; }
+    /// <summary>The most KV tokens the running requests held at once (VTC's memory-pool reading of that term, for reference).</summary>
+    public long PeakKvTokens { get; init; }
     public required double Quantum { get; init; }
     public required double PrefixCacheHitRate { get; init; }
     public required IReadOnlyList<ClientReport> Clients { get; init; }
@@ -54,6 +57,7 @@ public static class ServeBenchReports
         public required IReadOnlyList<bool[]> Backlogged { get; init; }
         public required IReadOnlyList<RequestSummary> Requests { get; init; }
         public required long MaxBatchTokens { get; init; }
+        public long PeakKvTokens { get; init; }
         public required double PrefixCacheHitRate { get; init; }
         public required double Quantum { get; init; }
         public double PromptWeight { get; init; } = 1;
@@ -92,7 +96,7 @@ public static class ServeBenchReports
             BoundPromised = FairnessMath.PromisesBound(inputs.Policy),
             Unit = unit,
             MaxInputTokens = maxInput,
-            MaxBatchTokens = inputs.MaxBatchTokens,
+            MaxBatchTokens = inputs.MaxBatchTokens, PeakKvTokens = inputs.PeakKvTokens,
             Quantum = inputs.Quantum,
             PrefixCacheHitRate = inputs.PrefixCacheHitRate,
             Clients = perClient,
@@ -104,7 +108,8 @@ public static class ServeBenchReports
     /// A simulation's report over the arrival window: its computed-service timeline (work done, not the policy's own
     /// counters, which VTC lifts) and backlog, requests finished within the window, TTFTs of all requests.
     /// </summary>
-    public static PolicyReport FromSimulation(SimulationResult result, double seconds, double quantum, double promptWeight = 1, double outputWeight = 2)
+    /// <param name="stepTokenBudget">The simulated engine's tokens per step: U's "most tokens in a batch".</param>
+    public static PolicyReport FromSimulation(SimulationResult result, double seconds, double quantum, long stepTokenBudget, double promptWeight = 1, double outputWeight = 2)
     {
         var timeline = result.Service;
         var clients = result.Clients;
@@ -124,7 +129,7 @@ public static class ServeBenchReports
         return Build(new Inputs
         {
             Policy = result.Policy, Clients = clients, Seconds = seconds, Times = times, Service = service, Backlogged = backlogged,
-            Requests = requests, MaxBatchTokens = result.PeakBatchTokens, PrefixCacheHitRate = result.PrefixHitRate, Quantum = quantum,
+            Requests = requests, MaxBatchTokens = stepTokenBudget, PeakKvTokens = result.PeakBatchTokens, PrefixCacheHitRate = result.PrefixHitRate, Quantum = quantum,
             PromptWeight = promptWeight, OutputWeight = outputWeight,
         });
     }

@@ -66,14 +66,15 @@ public static class LiveReplay
     /// a request that never got its first token in the window counts with the time it waited (a lower bound on its
     /// TTFT), so a starved client shows as such instead of vanishing from the percentiles.
     /// </summary>
-    public static PolicyReport ToReport(LiveRunResult run, string policy, IReadOnlyList<string> clients, double quantum,
+    /// <param name="stepTokenBudget">The server's tokens per engine step: U's "most tokens in a batch" (see ServeBenchReports).</param>
+    public static PolicyReport ToReport(LiveRunResult run, string policy, IReadOnlyList<string> clients, double quantum, long stepTokenBudget,
         double promptWeight = 1, double outputWeight = 2)
     {
         var baseline = run.Samples[0];
         var times = new List<double>();
         var service = new List<double[]>();
         var backlogged = new List<bool[]>();
-        long maxBatchTokens = 0;
+        long peakKvTokens = 0;
         foreach (var sample in run.Samples)
         {
             times.Add(sample.Time);
@@ -84,7 +85,7 @@ public static class LiveReplay
                 return promptWeight * (now.ComputedPromptTokens - before.ComputedPromptTokens) + outputWeight * (now.GeneratedTokens - before.GeneratedTokens);
             }).ToArray());
             backlogged.Add(clients.Select(c => sample.Clients.GetValueOrDefault(c).Waiting > 0).ToArray());
-            maxBatchTokens = Math.Max(maxBatchTokens, (long)sample.KvPagesUsed * Math.Max(1, sample.PageSize));
+            peakKvTokens = Math.Max(peakKvTokens, (long)sample.KvPagesUsed * Math.Max(1, sample.PageSize));
         }
         var end = run.Samples[^1];
         long prompt = end.PromptTokens - baseline.PromptTokens, hits = end.PrefixCacheHitTokens - baseline.PrefixCacheHitTokens;
@@ -97,7 +98,7 @@ public static class LiveReplay
         return ServeBenchReports.Build(new ServeBenchReports.Inputs
         {
             Policy = policy, Clients = clients, Seconds = run.Seconds, Times = times, Service = service, Backlogged = backlogged,
-            Requests = requests, MaxBatchTokens = maxBatchTokens, PrefixCacheHitRate = prompt == 0 ? 0 : (double)hits / prompt,
+            Requests = requests, MaxBatchTokens = stepTokenBudget, PeakKvTokens = peakKvTokens, PrefixCacheHitRate = prompt == 0 ? 0 : (double)hits / prompt,
             Quantum = quantum, PromptWeight = promptWeight, OutputWeight = outputWeight,
         });
     }

@@ -83,7 +83,7 @@ public class ServeBenchMathTests
         var workload = BenchWorkloads.Build(new BenchWorkloadOptions { Kind = "doc-qa", Clients = 2, Rate = 2, Seconds = 20, PromptTokens = 256, FloodClient = true });
         var options = new SimulatorOptions { TotalPages = 512, MaxBatchSize = 16, TokenBudget = 128, Cost = new StepCostModel(0.01, 1e-3, 1e-3, 0) };
         var result = new ServingSimulator(SharpInfer.Engine.Scheduling.SchedulingPolicies.Create("vtc"), options).Run(workload);
-        var report = ServeBenchReports.FromSimulation(result, 20, 2048);
+        var report = ServeBenchReports.FromSimulation(result, 20, 2048, options.TokenBudget);
         Assert.Equal(["client0", "client1", "flood"], report.Clients.Select(c => c.Client).Order());
         Assert.True(report.MaxServiceDifference <= report.Bound, $"{report.MaxServiceDifference} > {report.Bound}");
         Assert.True(report.TokensPerSecond > 0 && report.Jain is > 0 and <= 1);

@@ -23,6 +23,8 @@ public sealed record BenchServeOptions
     public IReadOnlyList<string> Policies { get; init; } = SchedulingPolicies.Names;
     public double Quantum { get; init; } = SchedulingPolicies.DefaultQuantum;
     public int KvPages { get; init; }
+    /// <summary>Context per request of a started server (0 = the model's; lowered to what --kv-pages holds).</summary>
+    public int Context { get; init; }
     public int MaxBatchTokens { get; init; } = 128;
     public int MaxQueue { get; init; } = 1024;
     public IReadOnlyList<int> Clients { get; init; } = [2];
@@ -45,6 +47,7 @@ public sealed record BenchServeOptions
         if (Policies.FirstOrDefault(p => !SchedulingPolicies.Names.Contains(p)) is { } bad) return $"--policies: '{bad}' is not one of {string.Join(", ", SchedulingPolicies.Names)}";
         if (!(Quantum > 0) || double.IsInfinity(Quantum)) return $"--quantum {Quantum} must be above 0";
         if (KvPages < 0) return $"--kv-pages {KvPages} must be >= 0";
+        if (Context < 0) return $"--context {Context} must be >= 0";
         if (MaxBatchTokens is < 2 or > 8192) return $"--max-batch-tokens {MaxBatchTokens} must be between 2 and 8192";
         if (MaxQueue < 1) return $"--max-queue {MaxQueue} must be at least 1";
         if (Threads is < 1 or > 1024) return $"--threads {Threads} must be between 1 and 1024";
@@ -92,6 +95,7 @@ public static class BenchServeCommand
         var simulate = new Option<bool>("--simulate") { Description = "Run the workloads through the serving simulator (step costs calibrated on --model)" };
         var loadTest = new Option<bool>("--load-test") { Description = "Closed-loop load test: --clients streaming clients for --duration; exit 1 on failures or leaked KV pages" };
         var cost = new Option<string?>("--cost") { Description = "Simulation step cost a,b,c,d in seconds (fixed, per prefill token, per decode, per context token) instead of calibrating" };
+        var context = new Option<int>("--context") { Description = "Context per request of the started servers (0 = the model's, or what --kv-pages holds)" };
         var vocab = new Option<int>("--vocab-size") { Description = "Vocabulary of the --url server's model (token-id prompts must fit it)", DefaultValueFactory = _ => 32000 };
         var sampleMs = new Option<int>("--sample-ms") { Description = "How often service is sampled (ms)", DefaultValueFactory = _ => 100 };
         var json = new Option<string?>("--json") { Description = "Write every measure, per-client timelines included, to this JSON file" };
@@ -99,7 +103,7 @@ public static class BenchServeCommand
 
         var command = new Command("serve", "Fairness and throughput of the scheduling policies on shared-prefix workloads: live, simulated, or a load test")
         {
-            url, model, threads, policies, quantum, kvPages, maxBatchTokens, maxQueue, workload, clients, rate, cv, duration, promptTokens,
+            url, model, threads, policies, quantum, kvPages, context, maxBatchTokens, maxQueue, workload, clients, rate, cv, duration, promptTokens,
             outputTokens, flood, floodFactor, floodPrefix, seed, simulate, loadTest, cost, vocab, sampleMs, json, plots,
         };
         command.SetAction(parse =>
@@ -108,7 +112,7 @@ public static class BenchServeCommand
             {
                 Url = parse.GetValue(url), Model = parse.GetValue(model), Threads = parse.GetValue(threads),
                 Policies = parse.GetValue(policies)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => p.ToLowerInvariant()).ToArray(),
-                Quantum = parse.GetValue(quantum), KvPages = parse.GetValue(kvPages), MaxBatchTokens = parse.GetValue(maxBatchTokens),
+                Quantum = parse.GetValue(quantum), KvPages = parse.GetValue(kvPages), Context = parse.GetValue(context), MaxBatchTokens = parse.GetValue(maxBatchTokens),
                 MaxQueue = parse.GetValue(maxQueue), Clients = ParseCounts(parse.GetValue(clients)!),
                 Simulate = parse.GetValue(simulate), LoadTest = parse.GetValue(loadTest), Cost = ParseCost(parse.GetValue(cost)),
                 VocabularySize = parse.GetValue(vocab), SampleMilliseconds = parse.GetValue(sampleMs), Json = parse.GetValue(json), Plots = parse.GetValue(plots),
@@ -162,7 +166,7 @@ public static class BenchServeCommand
             string policy = options.Policies.Count == 1 ? options.Policies[0] : "server";
             console.MarkupLine($"[bold]{Markup.Escape(url)}[/] ({policy}): {Markup.Escape(title)}, {workload.Requests.Length} requests");
             var run = await RunLiveAsync(new StreamingCompletionClient(http, address), new MetricsProbe(http, address), workload, options);
-            reports.Add(LiveReplay.ToReport(run, policy, workload.Clients, options.Quantum));
+            reports.Add(LiveReplay.ToReport(run, policy, workload.Clients, options.Quantum, options.MaxBatchTokens));
             failures[policy] = run.Outcomes.Count(o => o.Outcome.Status == CompletionStatus.Failed);
         }
         else
@@ -184,7 +188,7 @@ public static class BenchServeCommand
                 var address = SharpInferServer.ListeningAddress(app);
                 var run = await RunLiveAsync(new StreamingCompletionClient(http, address), new EngineProbe(engine), workload, options);
                 await app.StopAsync();
-                var report = LiveReplay.ToReport(run, policy, workload.Clients, options.Quantum);
+                var report = LiveReplay.ToReport(run, policy, workload.Clients, options.Quantum, options.MaxBatchTokens);
                 failures[policy] = run.Outcomes.Count(o => o.Outcome.Status == CompletionStatus.Failed);
                 console.MarkupLine($"  {policy}: {report.RequestsPerSecond:F2} req/s, {report.TokensPerSecond:F0} tok/s, Jain {report.Jain:F3}, max difference {report.MaxServiceDifference:F0} (bound {report.Bound:F0})");
                 reports.Add(report);
@@ -226,6 +230,10 @@ public static class BenchServeCommand
         new(llama, tokenizer, new BatchingOptions
         {
             Policy = policy, Quantum = options.Quantum, KvPages = options.KvPages, MaxBatchTokens = options.MaxBatchTokens, MaxQueue = options.MaxQueue,
+            MaxRunning = Math.Min(64, options.MaxBatchTokens - 3),
+            // A small pool (cache-pressure studies) must still hold one whole context.
+            ContextLength = options.Context > 0 ? options.Context
+                : options.KvPages > 0 ? Math.Min(llama.Config.ContextLength, options.KvPages * 16) : 0,
         });
 
     // ------------------------------------------------------------------ simulation
@@ -263,7 +271,7 @@ public static class BenchServeCommand
                 SimulationResult result;
                 try { result = new ServingSimulator(SchedulingPolicies.Create(policy, options.Quantum), simulator).Run(workload); }
                 catch (ArgumentException e) { throw new CliInputException(e.Message); }
-                reports.Add(ServeBenchReports.FromSimulation(result, workloadOptions.Seconds, options.Quantum));
+                reports.Add(ServeBenchReports.FromSimulation(result, workloadOptions.Seconds, options.Quantum, options.MaxBatchTokens));
             }
             PrintTable(console, title, reports);
             if (options.Plots is { } dir) plotFiles.AddRange(ServeBenchPlots.Write(dir, $"sim-{clientCount}clients-", title, reports));

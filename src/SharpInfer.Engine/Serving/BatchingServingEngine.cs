@@ -268,12 +268,14 @@ public sealed class BatchingServingEngine : IServingEngine
         catch (Exception e)
         {
             _fault = e;
-            foreach (var s in _running) s.Output.Writer.TryComplete(e);
+            foreach (var s in _running.Concat(_queued)) s.Output.Writer.TryComplete(e);
             while (_arrivals.TryDequeue(out var s)) s.Output.Writer.TryComplete(e);
         }
         finally
         {
-            foreach (var s in _running) s.Output.Writer.TryComplete();
+            // Stopped: nobody may wait forever on a request the loop will not run.
+            foreach (var s in _running.Concat(_queued)) s.Output.Writer.TryComplete();
+            while (_arrivals.TryDequeue(out var s)) s.Output.Writer.TryComplete();
         }
     }
 

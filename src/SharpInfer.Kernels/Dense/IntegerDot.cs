@@ -313,9 +313,30 @@ public static unsafe class IntegerDot
     /// </summary>
     public static float DotQ4_0Grouped(byte* row, float* rowScales, sbyte* xPermuted, float* xd, int* xs, int n)
     {
-        float y;
-        Q4_0GroupedTokens<OneToken>(row, rowScales, xPermuted, xd, xs, n, &y, 1);
-        return y;
+        int blocks = n / 32, groups = blocks / 4;
+        var acc = Vector512<float>.Zero;
+        var correction = Vector128<float>.Zero;
+        var mask = Vector512.Create((byte)0x0F);
+        var ones = Vector512.Create((short)1);
+        var spread = Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+        for (int g = 0; g < groups; g++)
+        {
+            byte* b0 = row + g * 4 * 18;
+            var packed = Vector512.Create(
+                Vector256.Create(Vector128.Load(b0 + 2), Vector128.Load(b0 + 20)),
+                Vector256.Create(Vector128.Load(b0 + 38), Vector128.Load(b0 + 56)));
+            var low = packed & mask;
+            var high = Vector512.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & mask;
+            sbyte* x = xPermuted + g * 128;
+            var pairs = Avx512BW.MultiplyAddAdjacent(low, Vector512.Load(x)) + Avx512BW.MultiplyAddAdjacent(high, Vector512.Load(x + 64));
+            var isum = Avx512BW.MultiplyAddAdjacent(pairs, ones); // lanes 4k..4k+3 belong to block k
+            var scale4 = Vector128.Load(rowScales + 4 * g) * Vector128.Load(xd + 4 * g);
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(isum), Avx512F.PermuteVar16x32(scale4.ToVector256Unsafe().ToVector512Unsafe(), spread), acc);
+            correction = Vector128.FusedMultiplyAdd(Vector128.ConvertToSingle(Vector128.Load(xs + 4 * g)), scale4, correction);
+        }
+        float sum = Vector512.Sum(acc) - 8 * Vector128.Sum(correction);
+        if (groups * 4 < blocks) sum += Q4_0Avx2(row, new TableScales(rowScales), xPermuted, xd, groups * 4, blocks);
+        return sum;
     }
 
     /// <summary>

@@ -26,7 +26,8 @@ public static class BenchDecodeCommand
         var steps = new Option<int>("--steps") { Description = "Decode steps measured", DefaultValueFactory = _ => 32 };
         var runs = new Option<int>("--runs") { Description = "Runs; the median is reported", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
-        var command = new Command("decode", "Prompt and decode throughput of a model at several batch sizes") { model, threads, batches, prompt, steps, runs, json };
+        var gemm = new Option<bool>("--gemm-decode") { Description = "Decode through the float GEMM (the server's choice) instead of the int8 matrix-vector path" };
+        var command = new Command("decode", "Prompt and decode throughput of a model at several batch sizes") { model, threads, batches, prompt, steps, runs, gemm, json };
         command.SetAction(parse =>
         {
             int[] sizes;
@@ -37,6 +38,7 @@ public static class BenchDecodeCommand
             if (promptTokens < 1 || stepCount < 1 || runCount < 1) throw new CliInputException("--prompt-tokens, --steps and --runs must be positive");
             string path = ModelOptions.Resolve(parse.GetValue(model));
             using var llama = LlamaModel.Load(path, t);
+            llama.DecodeWithMatrixVector = !parse.GetValue(gemm);
             if (promptTokens + stepCount > llama.Config.ContextLength) throw new CliInputException($"--prompt-tokens + --steps exceeds the context of {llama.Config.ContextLength}");
             var rows = sizes.Select(b => Measure(llama, t, b, promptTokens, stepCount, runCount)).ToList();
             var output = parse.InvocationConfiguration.Output;
@@ -52,7 +54,7 @@ public static class BenchDecodeCommand
                     r.DecodeTokensPerSecond.ToString("F1", CultureInfo.InvariantCulture), r.DecodeStepMilliseconds.ToString("F2", CultureInfo.InvariantCulture),
                     (r.DecodeTokensPerSecond / single).ToString("F2", CultureInfo.InvariantCulture) + "x");
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
-            console.MarkupLine($"[bold]{Markup.Escape(Path.GetFileName(path))}[/]: {promptTokens}-token prompts, {stepCount} decode steps, median of {runCount} runs");
+            console.MarkupLine($"[bold]{Markup.Escape(Path.GetFileName(path))}[/]: {promptTokens}-token prompts, {stepCount} decode steps, median of {runCount} runs, decode through {(llama.DecodeWithMatrixVector ? "the int8 matrix-vector path" : "the float GEMM")}");
             console.Write(table);
             return CliRunner.Ok;
         });

@@ -34,6 +34,8 @@ public sealed record ServeOptions
     /// <summary>Context length in tokens (0 = the model's).</summary>
     public int Context { get; init; }
     public int MaxTokensLimit { get; init; } = 4096;
+    /// <summary>Decode through the int8 matrix-vector path (fastest for one request) instead of the float GEMM (fastest for many).</summary>
+    public bool MatrixVectorDecode { get; init; }
 
     /// <summary>Checks every value; returns a one-line problem or null.</summary>
     public string? Validate() =>
@@ -50,7 +52,7 @@ public sealed record ServeOptions
     public IServingEngine CreateEngine(LlamaModel model, ITokenizer tokenizer) => new BatchingServingEngine(model, tokenizer, new BatchingOptions
     {
         Policy = Policy, KvPages = KvPages, MaxQueue = MaxQueue, ContextLength = Context,
-        MaxBatchTokens = model.MaxTokensPerForward, MaxRunning = Math.Min(64, model.MaxTokensPerForward - 3),
+        MaxBatchTokens = model.MaxTokensPerForward, MaxRunning = Math.Min(64, model.MaxTokensPerForward - 3), MatrixVectorDecode = MatrixVectorDecode,
     });
 }
 
@@ -70,11 +72,12 @@ public static class ServeCommand
         var maxQueue = new Option<int>("--max-queue") { Description = "Requests that may wait; more get 429", DefaultValueFactory = _ => defaults.MaxQueue };
         var kvPages = new Option<int>("--kv-pages") { Description = "KV cache pages (0 = sized from the context)" };
         var context = new Option<int>("--context", "-c") { Description = "Context length in tokens (default: the model's, at most 4096)" };
+        var matrixVector = new Option<bool>("--matrix-vector-decode") { Description = "Decode through int8 matrix-vector products: faster for one request at a time, slower for many (default: the float GEMM)" };
         var maxTokensLimit = new Option<int>("--max-tokens-limit") { Description = "Largest max_tokens a request may ask for", DefaultValueFactory = _ => defaults.MaxTokensLimit };
 
         var command = new Command("serve", "Serve a GGUF model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions)")
         {
-            model, host, port, policy, apiKeys, maxQueue, kvPages, threads, context, maxTokensLimit,
+            model, host, port, policy, apiKeys, maxQueue, kvPages, threads, context, maxTokensLimit, matrixVector,
         };
         // A synchronous action on purpose: System.CommandLine then leaves SIGTERM and Ctrl+C to the web host, which
         // drains the engine, instead of cancelling the action and exiting after its own short timeout.
@@ -85,6 +88,7 @@ public static class ServeCommand
                 Model = parse.GetValue(model), Host = parse.GetValue(host)!, Port = parse.GetValue(port), Policy = parse.GetValue(policy)!,
                 ApiKeysFile = parse.GetValue(apiKeys), MaxQueue = parse.GetValue(maxQueue), KvPages = parse.GetValue(kvPages),
                 Threads = parse.GetValue(threads), Context = parse.GetValue(context), MaxTokensLimit = parse.GetValue(maxTokensLimit),
+                MatrixVectorDecode = parse.GetValue(matrixVector),
             };
             if (options.Validate() is { } problem) throw new CliInputException(problem);
             IReadOnlyDictionary<string, ApiClient>? keys = null;

@@ -132,8 +132,9 @@ public class BatchingServingEngineTests
         var running = Collect(engine, new ServingRequest { PromptTokens = longPrompt, Options = options });
         using var cancel = new CancellationTokenSource();
         var waiting = Collect(engine, new ServingRequest { PromptTokens = tokenizer.Encode("Once upon a time"), Options = options }, cancel.Token);
-        await Task.Delay(20);
+        for (int i = 0; i < 500 && engine.Snapshot().Running == 0; i++) await Task.Delay(10); // the loop admits the first one
         Assert.False(running.IsCompleted, "the first request finished too soon for the test to mean anything");
+        Assert.Equal(1, engine.Snapshot().Running);
         Assert.Equal(1, engine.Snapshot().Waiting);
         cancel.Cancel();
         var (tokens, stats) = await waiting.WaitAsync(TimeSpan.FromSeconds(10));

@@ -8,15 +8,9 @@ namespace SharpInfer.Cli.Tests;
 /// <summary>`bench kernels` on tiny selections: checks and output shape only, never timings.</summary>
 public class BenchKernelsCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var bench = new Command("bench") { BenchKernelsCommand.Create() };
-        var root = new RootCommand { bench };
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = CliRunner.Run(root, ["bench", "kernels", "--iterations", "2", "--warmup", "1", "--warmup-ms", "0", "--prefill-tokens", "3", "--bandwidth-mib", "8", "--threads", "2", .. args], output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) =>
+        CliHarness.Run(new RootCommand { new Command("bench") { BenchKernelsCommand.Create() } },
+            ["bench", "kernels", "--iterations", "2", "--warmup", "1", "--warmup-ms", "0", "--prefill-tokens", "3", "--bandwidth-mib", "8", "--threads", "2", .. args]);
 
     [Fact]
     public void TableShowsEverySolutionOfTheFilteredDefinitionsPassing()

@@ -8,15 +8,7 @@ namespace SharpInfer.Cli.Tests;
 /// <summary>`sharpinfer bench serve` against real in-process servers on stories260K, kept to a few seconds each.</summary>
 public class BenchServeCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var root = new RootCommand();
-        root.Subcommands.Add(BenchCommand.Create());
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = CliRunner.Run(root, args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliHarness.Run(new RootCommand { BenchCommand.Create() }, args);
 
     [Fact]
     public void BadOptionsGiveOneLineAndExitCode2()

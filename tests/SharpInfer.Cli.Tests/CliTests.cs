@@ -12,27 +12,10 @@ namespace SharpInfer.Cli.Tests;
 [Collection("environment")] // some tests change environment variables
 public class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var root = new RootCommand();
-        root.Subcommands.Add(GenerateCommand.Create());
-        root.Subcommands.Add(InfoCommand.Create());
-        root.Subcommands.Add(CreateModelCommand.Create());
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = CliRunner.Run(root, args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) =>
+        CliHarness.Run(new RootCommand { GenerateCommand.Create(), InfoCommand.Create(), CreateModelCommand.Create() }, args);
 
-    private static void AssertOneLineError((int Code, string Out, string Err) r, string expectedPart)
-    {
-        Assert.Equal(2, r.Code);
-        string err = r.Err.TrimEnd();
-        Assert.DoesNotContain('\n', err);
-        Assert.StartsWith("error: ", err);
-        Assert.Contains(expectedPart, err);
-        Assert.DoesNotContain("   at ", err); // no stack trace
-    }
+    private static void AssertOneLineError((int Code, string Out, string Err) r, string expectedPart) => CliHarness.AssertOneLineError(r, expectedPart);
 
     [Fact]
     public void GenerateGreedyPrintsLlamaCppsContinuationAndAStatsLine()

@@ -10,24 +10,10 @@ namespace SharpInfer.Cli.Tests;
 /// <summary>`sharpinfer serve`: option checks before anything loads, and a real server that stops cleanly.</summary>
 public class ServeCommandTests
 {
-    private static (int Code, string Out, string Err) Run(Action<WebApplication>? started, params string[] args)
-    {
-        var root = new RootCommand();
-        root.Subcommands.Add(ServeCommand.Create(started));
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = CliRunner.Run(root, args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
+    private static (int Code, string Out, string Err) Run(Action<WebApplication>? started, params string[] args) =>
+        CliHarness.Run(new RootCommand { ServeCommand.Create(started) }, args);
 
-    private static void AssertOneLineError((int Code, string Out, string Err) r, string expectedPart)
-    {
-        Assert.Equal(2, r.Code);
-        string err = r.Err.TrimEnd();
-        Assert.DoesNotContain('\n', err);
-        Assert.StartsWith("error: ", err);
-        Assert.Contains(expectedPart, err);
-    }
+    private static void AssertOneLineError((int Code, string Out, string Err) r, string expectedPart) => CliHarness.AssertOneLineError(r, expectedPart);
 
     [Fact]
     public void BadOptionsAndKeyFilesGiveOneLineAndExitCode2()

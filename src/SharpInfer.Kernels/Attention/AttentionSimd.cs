@@ -115,42 +115,12 @@ internal static unsafe class AttentionSimd
         return Avx.Permute2x128(ha, hb, 0x20) + Avx.Permute2x128(ha, hb, 0x31);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Dot(float* q, float* k, int d)
+    /// <summary>One dot product: the fallback of <see cref="Dot4x2"/> and <see cref="Dot4"/> on machines without AVX.</summary>
+    private static float Dot(float* q, float* k, int d)
     {
-        // Reduced exactly as Dot4 and Dot4x2 reduce each of their rows (fold to 256 bits, two horizontal adds, the
-        // two 128-bit halves), with their tail: a row's score must not depend on whether it was computed alone or
-        // in a group of four, which depends on its place in the query tile (batch invariance).
-        int e = 0;
         float s = 0;
-        if (Vector512.IsHardwareAccelerated && Avx.IsSupported)
-        {
-            Vector512<float> a = default;
-            for (; e + 16 <= d; e += 16) a = Vector512.MultiplyAddEstimate(Vector512.Load(q + e), Vector512.Load(k + e), a);
-            s = ReduceOne(Fold(a));
-        }
-        else if (Avx.IsSupported)
-        {
-            Vector256<float> a = default;
-            for (; e + 8 <= d; e += 8) a = Vector256.MultiplyAddEstimate(Vector256.Load(q + e), Vector256.Load(k + e), a);
-            s = ReduceOne(a);
-        }
-        else
-        {
-            for (; e < d; e++) s = MathF.FusedMultiplyAdd(q[e], k[e], s);
-            return s;
-        }
-        for (; e < d; e++) s += q[e] * k[e];
+        for (int e = 0; e < d; e++) s = MathF.FusedMultiplyAdd(q[e], k[e], s);
         return s;
-    }
-
-    /// <summary>One row of <see cref="Reduce4"/> followed by the sum of its 128-bit halves.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float ReduceOne(Vector256<float> a)
-    {
-        var pairs = Avx.HorizontalAdd(a, a);
-        var quads = Avx.HorizontalAdd(pairs, pairs);
-        return quads.GetElement(0) + quads.GetElement(4);
     }
 
     /// <summary>

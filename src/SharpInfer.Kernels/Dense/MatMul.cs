@@ -40,7 +40,6 @@ public sealed unsafe class MatMul : IParallelWork
     private bool _permuted;
     private sbyte[] _xqNegated = []; // [tokens, cols] -x, and [tokens, cols / 128, 32] spread block scales, for DotQ8_0GroupedTokens
     private float[] _xdSpread = [];
-    private bool _preparedQ8;
 
     public MatMul(WorkerPool pool) => _pool = pool;
 
@@ -106,10 +105,10 @@ public sealed unsafe class MatMul : IParallelWork
             QuantizeInput(x, gemvTokens, cols);
             for (int i = 0; i < _count; i++)
                 if (_w[i].Type == GgmlType.Q4_0 && _w[i].Scales != null && IntegerDot.HasGroupedQ4_0) _permuted = true;
-            _preparedQ8 = false;
+            bool preparedQ8 = false;
             for (int i = 0; i < _count && gemvTokens > 1; i++) // one token takes DotQ8_0Grouped, which needs no preparation
-                if (_w[i].Type == GgmlType.Q8_0 && _w[i].Scales != null && IntegerDot.HasGroupedQ4_0) _preparedQ8 = true;
-            if (_preparedQ8)
+                if (_w[i].Type == GgmlType.Q8_0 && _w[i].Scales != null && IntegerDot.HasGroupedQ4_0) preparedQ8 = true;
+            if (preparedQ8)
             {
                 long n = (long)gemvTokens * cols, spread = gemvTokens * (cols / 128) * 32L;
                 if (_xqNegated.Length < n) _xqNegated = GC.AllocateArray<sbyte>(_xq.Length, pinned: true);

@@ -64,16 +64,7 @@ public sealed unsafe class LlamaModel : IDisposable
     /// arithmetic (int8 for Q8_0/Q4_0). Default 0: only the leading decode tokens do, which keeps a token's values
     /// independent of the batch it is in. Tests raise it to reach the integer path with prompts.
     /// </summary>
-    public int IntegerPathMaxTokens
-    {
-        get => _matrixVectorMaxTokens;
-        set
-        {
-            _matrixVectorMaxTokens = value;
-            _matmul.IntegerPathMaxTokens = Math.Max(value, 3);
-        }
-    }
-    private int _matrixVectorMaxTokens;
+    public int IntegerPathMaxTokens { get; set; }
 
     /// <summary>
     /// Decode tokens (requests with one new token, placed first) take the matrix-vector arithmetic: int8 dot
@@ -235,7 +226,7 @@ public sealed unsafe class LlamaModel : IDisposable
         // a decode token's values then never depend on what else is in the batch (see MatMul).
         int gemv = 0;
         while (gemv < table.BatchSize && qoIndptr[gemv + 1] - qoIndptr[gemv] == 1) gemv++;
-        gemv = n <= _matrixVectorMaxTokens ? n : qoIndptr[gemv];
+        gemv = n <= IntegerPathMaxTokens ? n : qoIndptr[gemv];
         if (!DecodeWithMatrixVector) gemv = 0;
         float scale = 1f / MathF.Sqrt(c.HeadDim);
 
@@ -283,7 +274,7 @@ public sealed unsafe class LlamaModel : IDisposable
                 Norms.RmsNorm(buf.Residual.AsSpan(t * dim, dim), _outputNorm, c.RmsEps, buf.Normed.AsSpan(r * dim, dim));
             }
             fixed (float* output = logits)
-                _matmul.Run(_output, xn, output, rows, allTokens && n > _matrixVectorMaxTokens || !DecodeWithMatrixVector ? 0 : rows); // one row per request: always matrix-vector
+                _matmul.Run(_output, xn, output, rows, allTokens && n > IntegerPathMaxTokens || !DecodeWithMatrixVector ? 0 : rows); // one row per request: always matrix-vector
         }
     }
 

@@ -23,6 +23,7 @@ public class ServeCommandTests
         AssertOneLineError(Run(null, "serve", "--port", "70000"), "--port 70000");
         AssertOneLineError(Run(null, "serve", "--max-queue", "-1"), "--max-queue -1");
         AssertOneLineError(Run(null, "serve", "--threads", "0"), "--threads 0");
+        AssertOneLineError(Run(null, "serve", "--max-batch-tokens", "9000"), "--max-batch-tokens 9000");
 
         string keys = Path.GetTempFileName();
         try

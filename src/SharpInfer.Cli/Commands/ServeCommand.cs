@@ -34,6 +34,8 @@ public sealed record ServeOptions
     /// <summary>Context length in tokens (0 = the model's).</summary>
     public int Context { get; init; }
     public int MaxTokensLimit { get; init; } = 4096;
+    /// <summary>Most tokens one engine step computes: decodes plus prompt chunks (vLLM's max_num_batched_tokens).</summary>
+    public int MaxBatchTokens { get; init; } = 128;
     /// <summary>Decode through the int8 matrix-vector path (fastest for one request) instead of the float GEMM (fastest for many).</summary>
     public bool MatrixVectorDecode { get; init; }
 
@@ -46,7 +48,8 @@ public sealed record ServeOptions
         KvPages < 0 ? $"--kv-pages {KvPages} must be >= 0" :
         Threads is < 1 or > 1024 ? $"--threads {Threads} must be between 1 and 1024" :
         Context < 0 ? $"--context {Context} must be >= 0" :
-        MaxTokensLimit < 1 ? $"--max-tokens-limit {MaxTokensLimit} must be >= 1" : null;
+        MaxTokensLimit < 1 ? $"--max-tokens-limit {MaxTokensLimit} must be >= 1" :
+        MaxBatchTokens is < 8 or > 8192 ? $"--max-batch-tokens {MaxBatchTokens} must be between 8 and 8192" : null;
 
     /// <summary>The continuous-batching engine these options ask for.</summary>
     public IServingEngine CreateEngine(LlamaModel model, ITokenizer tokenizer) => new BatchingServingEngine(model, tokenizer, new BatchingOptions
@@ -73,11 +76,12 @@ public static class ServeCommand
         var kvPages = new Option<int>("--kv-pages") { Description = "KV cache pages (0 = sized from the context)" };
         var context = new Option<int>("--context", "-c") { Description = "Context length in tokens (default: the model's, at most 4096)" };
         var matrixVector = new Option<bool>("--matrix-vector-decode") { Description = "Decode through int8 matrix-vector products: faster for one request at a time, slower for many (default: the float GEMM)" };
+        var maxBatchTokens = new Option<int>("--max-batch-tokens") { Description = "Most tokens one engine step computes (decodes plus prompt chunks)", DefaultValueFactory = _ => defaults.MaxBatchTokens };
         var maxTokensLimit = new Option<int>("--max-tokens-limit") { Description = "Largest max_tokens a request may ask for", DefaultValueFactory = _ => defaults.MaxTokensLimit };
 
         var command = new Command("serve", "Serve a GGUF model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions)")
         {
-            model, host, port, policy, apiKeys, maxQueue, kvPages, threads, context, maxTokensLimit, matrixVector,
+            model, host, port, policy, apiKeys, maxQueue, kvPages, threads, context, maxTokensLimit, maxBatchTokens, matrixVector,
         };
         // A synchronous action on purpose: System.CommandLine then leaves SIGTERM and Ctrl+C to the web host, which
         // drains the engine, instead of cancelling the action and exiting after its own short timeout.
@@ -88,7 +92,7 @@ public static class ServeCommand
                 Model = parse.GetValue(model), Host = parse.GetValue(host)!, Port = parse.GetValue(port), Policy = parse.GetValue(policy)!,
                 ApiKeysFile = parse.GetValue(apiKeys), MaxQueue = parse.GetValue(maxQueue), KvPages = parse.GetValue(kvPages),
                 Threads = parse.GetValue(threads), Context = parse.GetValue(context), MaxTokensLimit = parse.GetValue(maxTokensLimit),
-                MatrixVectorDecode = parse.GetValue(matrixVector),
+                MatrixVectorDecode = parse.GetValue(matrixVector), MaxBatchTokens = parse.GetValue(maxBatchTokens),
             };
             if (options.Validate() is { } problem) throw new CliInputException(problem);
             IReadOnlyDictionary<string, ApiClient>? keys = null;
@@ -106,7 +110,7 @@ public static class ServeCommand
         Action<WebApplication>? started)
     {
         string path = ModelOptions.Resolve(options.Model);
-        using var llama = LlamaModel.Load(path, options.Threads);
+        using var llama = LlamaModel.Load(path, options.Threads, options.MaxBatchTokens);
         var tokenizer = Tokenizer.Create(GgufVocabulary.Read(llama.File));
         IServingEngine engine;
         try { engine = options.CreateEngine(llama, tokenizer); }

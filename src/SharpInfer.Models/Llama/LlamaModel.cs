@@ -138,10 +138,12 @@ public sealed unsafe class LlamaModel : IDisposable
     }
 
     /// <summary>Opens a GGUF file and builds the model over it; the model owns (and disposes) the file.</summary>
-    public static LlamaModel Load(string path, int threads = 0)
+    /// <param name="maxTokensPerForward">Most tokens one forward computes (a serving engine's step budget); longer
+    /// single-request inputs are split into chunks of this size.</param>
+    public static LlamaModel Load(string path, int threads = 0, int maxTokensPerForward = 128)
     {
         var file = GgufFile.Open(path);
-        try { return new LlamaModel(file, threads, ownsFile: true); }
+        try { return new LlamaModel(file, threads, maxTokensPerForward, ownsFile: true); }
         catch { file.Dispose(); throw; }
     }
 

@@ -32,17 +32,20 @@ public static class BenchEngineCommand
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt tokens per request (random ids)", DefaultValueFactory = _ => 64 };
         var prefix = new Option<int>("--prefix-tokens") { Description = "Shared prefix of the prefix-cache measurement (0 = skip it)", DefaultValueFactory = _ => 1024 };
         var matrixVector = new Option<bool>("--matrix-vector-decode") { Description = "Decode through the int8 matrix-vector path instead of the float GEMM" };
+        var batchTokens = new Option<int>("--max-batch-tokens") { Description = "Most tokens one engine step computes (decodes and prompt chunks)", DefaultValueFactory = _ => 128 };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of tables" };
         var command = new Command("engine", "Continuous batching (N requests at once vs one at a time) and prefix-cache time to first token")
         {
-            model, threads, requests, maxTokens, promptTokens, prefix, matrixVector, json,
+            model, threads, requests, maxTokens, promptTokens, prefix, matrixVector, batchTokens, json,
         };
         command.SetAction(parse =>
         {
             int n = parse.GetValue(requests), max = parse.GetValue(maxTokens), promptLength = parse.GetValue(promptTokens), prefixLength = parse.GetValue(prefix);
             if (n < 1 || max < 1 || promptLength < 2 || prefixLength < 0) throw new CliInputException("--requests and --max-tokens must be >= 1, --prompt-tokens >= 2, --prefix-tokens >= 0");
+            int budget = parse.GetValue(batchTokens);
+            if (budget is < 8 or > 8192) throw new CliInputException($"--max-batch-tokens {budget} must be between 8 and 8192");
             string path = ModelOptions.Resolve(parse.GetValue(model));
-            using var llama = LlamaModel.Load(path, parse.GetValue(threads));
+            using var llama = LlamaModel.Load(path, parse.GetValue(threads), budget);
             var tokenizer = Tokenizer.Create(GgufVocabulary.Read(llama.File));
             if (promptLength + max >= llama.Config.ContextLength) throw new CliInputException($"--prompt-tokens + --max-tokens must stay below the context of {llama.Config.ContextLength}");
             if (prefixLength + 16 >= llama.Config.ContextLength) throw new CliInputException($"--prefix-tokens must stay below the context of {llama.Config.ContextLength} (minus 16)");

@@ -22,14 +22,47 @@ public static unsafe class RowDot
         _ => ViaDequantize(type, row, x, n),
     };
 
+    /// <summary>
+    /// F16 weights: the conversion, not memory, bounds this loop (.NET exposes no F16C), so it converts with the
+    /// four-instruction finite form and tracks the largest magnitude seen; a row holding an inf or NaN (never in a
+    /// sane model) is recomputed with the exact conversion. Both conversions are exact on finite halves, so the result
+    /// does not depend on which ran.
+    /// </summary>
     private static float F16(byte* row, float* x, int n)
+    {
+        if (Vector512.IsHardwareAccelerated && n >= 32)
+        {
+            ushort* w = (ushort*)row;
+            var acc0 = Vector512<float>.Zero;
+            var acc1 = Vector512<float>.Zero;
+            var magnitude = Vector512.Create((ushort)0x7fff);
+            var largest = Vector512<ushort>.Zero;
+            int i = 0;
+            for (; i + 32 <= n; i += 32)
+            {
+                var raw = Vector512.Load(w + i);
+                largest = Vector512.Max(largest, raw & magnitude);
+                var (lo, hi) = Vector512.Widen(raw);
+                acc0 = Vector512.FusedMultiplyAdd(HalfConvert.ToSingleFinite(lo), Vector512.Load(x + i), acc0);
+                acc1 = Vector512.FusedMultiplyAdd(HalfConvert.ToSingleFinite(hi), Vector512.Load(x + i + 16), acc1);
+            }
+            if (!Vector512.GreaterThanOrEqualAny(largest, Vector512.Create((ushort)0x7c00)))
+            {
+                float sum = Vector512.Sum(acc0 + acc1);
+                for (; i < n; i++) sum += HalfConvert.ToSingle(w[i]) * x[i];
+                return sum;
+            }
+        }
+        return F16Exact(row, x, n);
+    }
+
+    private static float F16Exact(byte* row, float* x, int n)
     {
         ushort* w = (ushort*)row;
         int i = 0;
         float sum = 0;
         if (Vector512.IsHardwareAccelerated && n >= 32)
         {
-            // 512-bit lanes halve the instructions of the integer conversion, which is what bounds this loop.
             var acc0 = Vector512<float>.Zero;
             var acc1 = Vector512<float>.Zero;
             for (; i + 32 <= n; i += 32)

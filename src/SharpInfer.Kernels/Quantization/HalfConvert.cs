@@ -50,6 +50,27 @@ public static class HalfConvert
         return (value.AsUInt32() | Vector512.ShiftLeft(h & Vector512.Create(0x8000u), 16)).AsSingle();
     }
 
+    /// <summary>
+    /// <see cref="ToSingle(Vector512{uint})"/> for finite halves only (exponent below 31) in four instructions instead
+    /// of nine: the half's bits are moved into float position with the sign in place (shift left 16, arithmetic shift
+    /// right 3, mask the three sign copies), and one multiply by 2^112 rebiases the exponent and normalises subnormals.
+    /// Inf and NaN inputs give wrong finite values, so callers check for them (see RowDot's F16 dot).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ToSingleFinite(Vector512<uint> h)
+    {
+        var bits = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(h, 16).AsInt32(), 3) & Vector512.Create(unchecked((int)0x8FFFFFFF));
+        return bits.AsSingle() * Vector512.Create(TwoTo112);
+    }
+
+    /// <summary>Eight-lane <see cref="ToSingleFinite(Vector512{uint})"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ToSingleFinite(Vector256<uint> h)
+    {
+        var bits = Vector256.ShiftRightArithmetic(Vector256.ShiftLeft(h, 16).AsInt32(), 3) & Vector256.Create(unchecked((int)0x8FFFFFFF));
+        return bits.AsSingle() * Vector256.Create(TwoTo112);
+    }
+
     /// <summary>Converts a span of halves; vectorised, exact.</summary>
     public static unsafe void ToSingle(ReadOnlySpan<ushort> source, Span<float> destination)
     {

@@ -42,6 +42,23 @@ public unsafe class RowDotTests
         }
     }
 
+    [Fact]
+    public void F16RowWithInfOrNaNGivesWhatTheExactConversionGives()
+    {
+        foreach (ushort special in new ushort[] { 0x7c00, 0xfc00, 0x7e00 }) // +inf, -inf, NaN
+            foreach (int n in new[] { 64, 96, 100 })
+            {
+                var halves = Enumerable.Range(0, n).Select(i => BitConverter.HalfToUInt16Bits((Half)((i % 7) * 0.25f - 0.5f))).ToArray();
+                halves[n / 2] = special;
+                var x = Enumerable.Repeat(1f, n).ToArray();
+                float expected = 0;
+                for (int i = 0; i < n; i++) expected += (float)BitConverter.UInt16BitsToHalf(halves[i]) * x[i];
+                float actual;
+                fixed (ushort* h = halves) fixed (float* xp = x) actual = RowDot.Dot(GgmlType.F16, (byte*)h, xp, n);
+                Assert.True(float.IsNaN(expected) ? float.IsNaN(actual) : actual == expected, $"0x{special:X4} n={n}: {actual} vs {expected}");
+            }
+    }
+
     /// <summary>The activations the integer path multiplies: x quantized to int8 blocks and dequantized again.</summary>
     private static float[] QuantizedActivations(float[] x, int cols)
     {

@@ -93,15 +93,18 @@ internal static unsafe class AttentionKernel
             {
                 for (int jj = 0; jj < n; jj++) { blockKeys[jj] = firstKeys[jj] + h * headBytes; blockValues[jj] = firstValues[jj] + h * headBytes; }
                 // Software prefetch into L2, one head ahead: the next head's K rows before this head's scores and its
-                // V rows after them, so both arrive while this head computes. The hardware prefetcher alone restarts
-                // at every 4 KiB page of the HND layout: decode of 8 x 4096 keys took ~15.5 ms without this, ~12.3 ms
-                // with it (a light touch of two lines per fourth row, used before, gained ~5%). Prefetching the next
-                // block's first head as well measured no better.
-                bool nextHead = h + 1 < item.KvHeads;
+                // V rows after them, so both arrive while this head computes; the last head fetches the next block's
+                // first head. The hardware prefetcher alone restarts at every 4 KiB page of the HND layout: decode of
+                // 8 x 4096 keys took ~16 ms (median) without this, ~13.5 ms with it; a light touch of two lines per
+                // fourth row gained ~5%, and prefetching two heads ahead, or K and V together, measured slower.
+                bool nextHead = h + 1 < item.KvHeads, nextBlock = !nextHead && j0 + Bk < hi;
+                int nextLength = Math.Min(Bk, hi - j0 - Bk);
                 if (nextHead) PrefetchRows(blockKeys, headBytes, n, rowBytes);
+                else if (nextBlock) PrefetchBlockHead(kv, pages, item.KvHead, j0 + Bk, nextLength, rowBytes, keys: true);
                 int r0 = h * rowsPerHead, r1 = r0 + rowsPerHead;
                 Scores(qs, s, r0, r1, blockKeys, n, d, pair);
                 if (nextHead) PrefetchRows(blockValues, headBytes, n, rowBytes);
+                else if (nextBlock) PrefetchBlockHead(kv, pages, item.KvHead, j0 + Bk, nextLength, rowBytes, keys: false);
                 Softmax(variant, item, group, item.KvHead + h, r0, j0, n, s, m, l, acc, rowStart, rowEnd, live, d);
 
                 // P.V, two live rows at a time so that each V load feeds two rows.
@@ -233,6 +236,20 @@ internal static unsafe class AttentionKernel
         {
             byte* row = (byte*)(rows[jj] + offset);
             for (int o = 0; o < rowBytes; o += 64) Sse.Prefetch1(row + o);
+        }
+    }
+
+    /// <summary>Requests into L2 one head's K (or V) rows of keys [j0, j0 + n).</summary>
+    private static void PrefetchBlockHead(in PagedKvView kv, int* pages, int kvHead, int j0, int n, int rowBytes, bool keys)
+    {
+        if (!Sse.IsSupported) return;
+        int pageSize = kv.PageSize;
+        int pageSlot = j0 / pageSize, entry = j0 - pageSlot * pageSize;
+        for (int jj = 0; jj < n; jj++)
+        {
+            byte* row = (byte*)(keys ? kv.KeyRow(pages[pageSlot], entry, kvHead) : kv.ValueRow(pages[pageSlot], entry, kvHead));
+            for (int o = 0; o < rowBytes; o += 64) Sse.Prefetch1(row + o);
+            if (++entry == pageSize) { entry = 0; pageSlot++; }
         }
     }
 

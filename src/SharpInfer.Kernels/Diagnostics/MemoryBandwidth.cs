@@ -24,23 +24,48 @@ public static unsafe class MemoryBandwidth
     /// <summary>Sustained read bandwidth in GB/s (1e9 bytes/s): the best of several passes over a 512 MiB buffer.</summary>
     public static double MeasureReadGBps(WorkerPool pool, long bytes = 512L << 20, int passes = 5)
     {
-        long floats = bytes / sizeof(float);
-        float* data = (float*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
-        try
+        using var probe = new ReadProbe(pool, bytes);
+        double best = 0;
+        for (int p = 0; p < passes; p++) best = Math.Max(best, probe.Pass());
+        return best;
+    }
+
+    /// <summary>
+    /// One buffer read pass by pass, so a benchmark can alternate read passes with the kernel it measures: on a shared
+    /// host the bandwidth moves by tens of percent within a minute, and a ratio is only fair over the same minutes.
+    /// </summary>
+    public sealed class ReadProbe : IDisposable
+    {
+        private readonly WorkerPool _pool;
+        private readonly long _floats;
+        private readonly int _items;
+        private float* _data;
+        private readonly ReadWork _work;
+
+        public ReadProbe(WorkerPool pool, long bytes = 512L << 20)
         {
-            new Span<float>(data, (int)Math.Min(floats, int.MaxValue)).Fill(1f); // touch every page before timing
-            int items = pool.Threads * 8;
-            var work = new ReadWork(data, floats, items);
-            double best = 0;
-            for (int p = 0; p < passes; p++)
-            {
-                long start = Stopwatch.GetTimestamp();
-                pool.For(items, work);
-                double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-                best = Math.Max(best, floats / items * items * sizeof(float) / seconds / 1e9);
-            }
-            return best;
+            _pool = pool;
+            _items = pool.Threads * 8;
+            _floats = bytes / sizeof(float) / _items * _items;
+            _data = (float*)NativeMemory.AlignedAlloc((nuint)(_floats * sizeof(float)), 64);
+            new Span<float>(_data, (int)Math.Min(_floats, int.MaxValue)).Fill(1f); // touch every page before timing
+            _work = new ReadWork(_data, _floats, _items);
         }
-        finally { NativeMemory.AlignedFree(data); }
+
+        /// <summary>Reads the whole buffer once on all threads; returns GB/s.</summary>
+        public double Pass()
+        {
+            ObjectDisposedException.ThrowIf(_data == null, this);
+            long start = Stopwatch.GetTimestamp();
+            _pool.For(_items, _work);
+            return _floats * sizeof(float) / Stopwatch.GetElapsedTime(start).TotalSeconds / 1e9;
+        }
+
+        public void Dispose()
+        {
+            if (_data == null) return;
+            NativeMemory.AlignedFree(_data);
+            _data = null;
+        }
     }
 }

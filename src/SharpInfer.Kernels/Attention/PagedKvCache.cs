@@ -7,12 +7,15 @@ namespace SharpInfer.Kernels.Attention;
 /// ([pages, kvHeads, pageSize, headDim]: one head's page is contiguous, the natural layout for CPU reads, the default)
 /// or NHD ([pages, pageSize, kvHeads, headDim]). Kernels read it through <see cref="View"/>.
 /// It knows nothing about which request owns which page: the engine's page pool decides that and describes it
-/// with a <see cref="PageTable"/>. Memory is native (not GC heap) and zeroed.
+/// with a <see cref="PageTable"/>. Memory is native (not GC heap) and zeroed, lazily: it comes from calloc, whose
+/// large blocks are fresh pages the OS zero-fills on first touch, so a server's 2 GiB pool costs neither startup time
+/// nor resident memory until requests use it (clearing it eagerly took about half a second and all 2 GiB at once).
 /// </summary>
 public sealed unsafe class PagedKvCache : IDisposable
 {
     private readonly float*[] _keys;   // per layer: [Pages, KvHeads, PageSize, HeadDim] (HND) or [Pages, PageSize, KvHeads, HeadDim] (NHD)
     private readonly float*[] _values; // per layer: same shape as _keys
+    private readonly void*[] _blocks;  // what calloc returned, two per layer (K, V), for free()
 
     public int Layers { get; }
     public int Pages { get; }
@@ -32,13 +35,12 @@ public sealed unsafe class PagedKvCache : IDisposable
         Layers = layers; Pages = pages; PageSize = pageSize; KvHeads = kvHeads; HeadDim = headDim; Layout = layout;
         _keys = new float*[layers];
         _values = new float*[layers];
+        _blocks = new void*[2 * layers];
         nuint bytes = checked((nuint)(pages * PageFloats * sizeof(float)));
         for (int l = 0; l < layers; l++)
         {
-            _keys[l] = (float*)NativeMemory.AlignedAlloc(bytes, 64);
-            _values[l] = (float*)NativeMemory.AlignedAlloc(bytes, 64);
-            NativeMemory.Clear(_keys[l], bytes);
-            NativeMemory.Clear(_values[l], bytes);
+            _keys[l] = ZeroedAligned(bytes, out _blocks[2 * l]);
+            _values[l] = ZeroedAligned(bytes, out _blocks[2 * l + 1]);
         }
     }
 
@@ -70,12 +72,19 @@ public sealed unsafe class PagedKvCache : IDisposable
         }
     }
 
+    /// <summary>Zeroed memory aligned to 64 bytes (a cache line and an AVX-512 vector).</summary>
+    private static float* ZeroedAligned(nuint bytes, out void* block)
+    {
+        block = NativeMemory.AllocZeroed(bytes + 64);
+        return (float*)(((nuint)block + 63) & ~(nuint)63);
+    }
+
     private bool _disposed;
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;
-        for (int l = 0; l < Layers; l++) { NativeMemory.AlignedFree(_keys[l]); NativeMemory.AlignedFree(_values[l]); }
+        foreach (void* block in _blocks) NativeMemory.Free(block);
         GC.SuppressFinalize(this);
     }
 

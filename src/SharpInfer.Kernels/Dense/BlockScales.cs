@@ -31,4 +31,28 @@ public static unsafe class BlockScales
     {
         if (table != null) NativeMemory.AlignedFree(table);
     }
+
+    /// <summary>
+    /// Copies the nibbles of a Q4_0 matrix without its block scales: [Rows, Columns / 2], each row 64-byte aligned
+    /// when Columns is a multiple of 128. With the scale table beside it, the packed copy holds everything the
+    /// kernels read (18 bytes per block become 16 + 4). Free it with <see cref="FreeNibbles"/>.
+    /// </summary>
+    public static byte* PackQ4_0(in WeightMatrix w)
+    {
+        if (w.Type != GgmlType.Q4_0) throw new ArgumentException($"only Q4_0 has nibbles to pack, not {w.Type}");
+        int blocks = w.Columns / 32;
+        long rowBytes = w.Columns / 2;
+        var packed = (byte*)NativeMemory.AlignedAlloc((nuint)(w.Rows * rowBytes), 64);
+        for (long r = 0; r < w.Rows; r++)
+        {
+            byte* row = w.Data + r * w.RowBytes, dst = packed + r * rowBytes;
+            for (int b = 0; b < blocks; b++) Buffer.MemoryCopy(row + b * 18 + 2, dst + b * 16, 16, 16);
+        }
+        return packed;
+    }
+
+    public static void FreeNibbles(byte* nibbles)
+    {
+        if (nibbles != null) NativeMemory.AlignedFree(nibbles);
+    }
 }

@@ -311,7 +311,8 @@ public static unsafe class IntegerDot
     /// vector multiply and are spread to their lanes with one permute. About half the instructions of the pairwise
     /// kernel. Requires <see cref="HasGroupedQ4_0"/> and a block-scale table.
     /// </summary>
-    public static float DotQ4_0Grouped(byte* row, float* rowScales, sbyte* xPermuted, float* xd, int* xs, int n)
+    /// <param name="nibbles">the row's packed nibbles (<see cref="BlockScales.PackQ4_0"/>) or null; the same values either way.</param>
+    public static float DotQ4_0Grouped(byte* row, float* rowScales, sbyte* xPermuted, float* xd, int* xs, int n, byte* nibbles = null)
     {
         int blocks = n / 32, groups = blocks / 4;
         var acc = Vector512<float>.Zero;
@@ -321,10 +322,7 @@ public static unsafe class IntegerDot
         var spread = Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
         for (int g = 0; g < groups; g++)
         {
-            byte* b0 = row + g * 4 * 18;
-            var packed = Vector512.Create(
-                Vector256.Create(Vector128.Load(b0 + 2), Vector128.Load(b0 + 20)),
-                Vector256.Create(Vector128.Load(b0 + 38), Vector128.Load(b0 + 56)));
+            var packed = LoadQ4_0Group(row, nibbles, g);
             var low = packed & mask;
             var high = Vector512.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & mask;
             sbyte* x = xPermuted + g * 128;
@@ -343,20 +341,20 @@ public static unsafe class IntegerDot
     /// One Q4_0 row times several tokens' permuted int8 activations; the nibbles are unpacked once per four tokens.
     /// Each token's value is computed by exactly the operations of <see cref="DotQ4_0Grouped"/>.
     /// </summary>
-    public static void DotQ4_0GroupedTokens(byte* row, float* rowScales, sbyte* xPermuted, float* xd, int* xs, int n, int tokens, float* y, long yStride)
+    public static void DotQ4_0GroupedTokens(byte* row, float* rowScales, sbyte* xPermuted, float* xd, int* xs, int n, int tokens, float* y, long yStride, byte* nibbles = null)
     {
         int t = 0;
         long s = n / 32;
-        for (; t + 4 <= tokens; t += 4) Q4_0GroupedTokens<FourTokens>(row, rowScales, xPermuted + (long)t * n, xd + t * s, xs + t * s, n, y + t * yStride, yStride);
+        for (; t + 4 <= tokens; t += 4) Q4_0GroupedTokens<FourTokens>(row, nibbles, rowScales, xPermuted + (long)t * n, xd + t * s, xs + t * s, n, y + t * yStride, yStride);
         switch (tokens - t)
         {
-            case 3: Q4_0GroupedTokens<ThreeTokens>(row, rowScales, xPermuted + (long)t * n, xd + t * s, xs + t * s, n, y + t * yStride, yStride); break;
-            case 2: Q4_0GroupedTokens<TwoTokens>(row, rowScales, xPermuted + (long)t * n, xd + t * s, xs + t * s, n, y + t * yStride, yStride); break;
-            case 1: Q4_0GroupedTokens<OneToken>(row, rowScales, xPermuted + (long)t * n, xd + t * s, xs + t * s, n, y + t * yStride, yStride); break;
+            case 3: Q4_0GroupedTokens<ThreeTokens>(row, nibbles, rowScales, xPermuted + (long)t * n, xd + t * s, xs + t * s, n, y + t * yStride, yStride); break;
+            case 2: Q4_0GroupedTokens<TwoTokens>(row, nibbles, rowScales, xPermuted + (long)t * n, xd + t * s, xs + t * s, n, y + t * yStride, yStride); break;
+            case 1: Q4_0GroupedTokens<OneToken>(row, nibbles, rowScales, xPermuted + (long)t * n, xd + t * s, xs + t * s, n, y + t * yStride, yStride); break;
         }
     }
 
-    private static void Q4_0GroupedTokens<TCount>(byte* row, float* rowScales, sbyte* xPermuted, float* xd, int* xs, int n, float* y, long yStride) where TCount : struct, ITokenCount
+    private static void Q4_0GroupedTokens<TCount>(byte* row, byte* nibbles, float* rowScales, sbyte* xPermuted, float* xd, int* xs, int n, float* y, long yStride) where TCount : struct, ITokenCount
     {
         int blocks = n / 32, groups = blocks / 4, s = n / 32;
         Vector512<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
@@ -364,10 +362,7 @@ public static unsafe class IntegerDot
         var mask = Vector512.Create((byte)0x0F);
         for (int g = 0; g < groups; g++)
         {
-            byte* b0 = row + g * 4 * 18;
-            var packed = Vector512.Create(
-                Vector256.Create(Vector128.Load(b0 + 2), Vector128.Load(b0 + 20)),
-                Vector256.Create(Vector128.Load(b0 + 38), Vector128.Load(b0 + 56)));
+            var packed = LoadQ4_0Group(row, nibbles, g);
             var low = packed & mask;
             var high = Vector512.ShiftRightLogical(packed.AsUInt16(), 4).AsByte() & mask;
             var rowScale4 = Vector128.Load(rowScales + 4 * g);
@@ -383,6 +378,17 @@ public static unsafe class IntegerDot
         if (TCount.Value > 1) y[yStride] = Vector512.Sum(acc1) - 8 * Vector128.Sum(corr1) + (hasTail ? Q4_0Avx2(row, tail, xPermuted + n, xd + s, groups * 4, blocks) : 0);
         if (TCount.Value > 2) y[2 * yStride] = Vector512.Sum(acc2) - 8 * Vector128.Sum(corr2) + (hasTail ? Q4_0Avx2(row, tail, xPermuted + 2L * n, xd + 2L * s, groups * 4, blocks) : 0);
         if (TCount.Value > 3) y[3 * yStride] = Vector512.Sum(acc3) - 8 * Vector128.Sum(corr3) + (hasTail ? Q4_0Avx2(row, tail, xPermuted + 3L * n, xd + 3L * s, groups * 4, blocks) : 0);
+    }
+
+    /// <summary>The nibbles of blocks 4g..4g+3 in one register: one load from the packed copy, else four from the row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> LoadQ4_0Group(byte* row, byte* nibbles, int g)
+    {
+        if (nibbles != null) return Vector512.Load(nibbles + g * 64);
+        byte* b0 = row + g * 4 * 18;
+        return Vector512.Create(
+            Vector256.Create(Vector128.Load(b0 + 2), Vector128.Load(b0 + 20)),
+            Vector256.Create(Vector128.Load(b0 + 38), Vector128.Load(b0 + 56)));
     }
 
     /// <summary>Four Q4_0 blocks of one token; sum (q - 8) x = sum q x - 8 sum x, the second term kept apart.</summary>

@@ -191,6 +191,18 @@ public unsafe class IntegerDotTests
                 {
                     float grouped = IntegerDot.DotQ4_0Grouped(r, table, pp, dp, sp, n);
                     Assert.True(Math.Abs(grouped - exact) <= 1e-5 * magnitude, $"blocks={blocks}: {grouped} vs {exact}");
+                    // The packed nibbles are the same values in another place: the same bits, alone and per token.
+                    byte* nibbles = BlockScales.PackQ4_0(new WeightMatrix(r, GgmlType.Q4_0, 1, n));
+                    try
+                    {
+                        Assert.Equal(grouped, IntegerDot.DotQ4_0Grouped(r, table, pp, dp, sp, n, nibbles));
+                        float fromRow, fromNibbles;
+                        IntegerDot.DotQ4_0GroupedTokens(r, table, pp, dp, sp, n, 1, &fromRow, 1);
+                        IntegerDot.DotQ4_0GroupedTokens(r, table, pp, dp, sp, n, 1, &fromNibbles, 1, nibbles);
+                        Assert.Equal(grouped, fromRow);
+                        Assert.Equal(fromRow, fromNibbles);
+                    }
+                    finally { BlockScales.FreeNibbles(nibbles); }
                 }
                 finally { BlockScales.Free(table); }
             }

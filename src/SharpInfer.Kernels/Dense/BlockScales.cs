@@ -33,26 +33,26 @@ public static unsafe class BlockScales
     }
 
     /// <summary>
-    /// Copies the nibbles of a Q4_0 matrix without its block scales: [Rows, Columns / 2], each row 64-byte aligned
-    /// when Columns is a multiple of 128. With the scale table beside it, the packed copy holds everything the
-    /// kernels read (18 bytes per block become 16 + 4). Free it with <see cref="FreeNibbles"/>.
+    /// Copies the block payloads of a Q4_0 or Q8_0 matrix without their f16 scales: [Rows, Columns / 2] nibbles or
+    /// [Rows, Columns] int8 values, each row 64-byte aligned when Columns is a multiple of 128. With the scale table
+    /// beside it, the packed copy holds everything the kernels read. Free it with <see cref="FreePacked"/>.
     /// </summary>
-    public static byte* PackQ4_0(in WeightMatrix w)
+    public static byte* Pack(in WeightMatrix w)
     {
-        if (w.Type != GgmlType.Q4_0) throw new ArgumentException($"only Q4_0 has nibbles to pack, not {w.Type}");
-        int blocks = w.Columns / 32;
-        long rowBytes = w.Columns / 2;
+        if (w.Type is not (GgmlType.Q4_0 or GgmlType.Q8_0)) throw new ArgumentException($"only Q4_0 and Q8_0 payloads are packed, not {w.Type}");
+        int blocks = w.Columns / 32, blockBytes = GgmlTypeInfo.BlockBytes(w.Type), payload = blockBytes - 2;
+        long rowBytes = (long)blocks * payload;
         var packed = (byte*)NativeMemory.AlignedAlloc((nuint)(w.Rows * rowBytes), 64);
         for (long r = 0; r < w.Rows; r++)
         {
             byte* row = w.Data + r * w.RowBytes, dst = packed + r * rowBytes;
-            for (int b = 0; b < blocks; b++) Buffer.MemoryCopy(row + b * 18 + 2, dst + b * 16, 16, 16);
+            for (int b = 0; b < blocks; b++) Buffer.MemoryCopy(row + b * blockBytes + 2, dst + b * payload, payload, payload);
         }
         return packed;
     }
 
-    public static void FreeNibbles(byte* nibbles)
+    public static void FreePacked(byte* packed)
     {
-        if (nibbles != null) NativeMemory.AlignedFree(nibbles);
+        if (packed != null) NativeMemory.AlignedFree(packed);
     }
 }

@@ -172,7 +172,8 @@ public static unsafe class IntegerDot
     /// and a multiply and reach their lanes by two permutes, instead of per-block scalar work.
     /// Requires <see cref="HasGroupedQ4_0"/> (AVX-512BW).
     /// </summary>
-    public static float DotQ8_0Grouped(byte* row, float* rowScales, sbyte* xq, float* xd, int n)
+    /// <param name="quants">the row's packed int8 values (<see cref="BlockScales.Pack"/>) or null; the same values either way.</param>
+    public static float DotQ8_0Grouped(byte* row, float* rowScales, sbyte* xq, float* xd, int n, sbyte* quants = null)
     {
         int blocks = n / 32, groups = blocks / 4;
         var acc = Vector512<float>.Zero;
@@ -180,9 +181,7 @@ public static unsafe class IntegerDot
         var secondPair = Vector512.Create(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
         for (int g = 0; g < groups; g++)
         {
-            byte* b0 = row + g * 4 * 34;
-            var w01 = Vector512.Create(Vector256.Load((sbyte*)(b0 + 2)), Vector256.Load((sbyte*)(b0 + 36)));
-            var w23 = Vector512.Create(Vector256.Load((sbyte*)(b0 + 70)), Vector256.Load((sbyte*)(b0 + 104)));
+            var (w01, w23) = LoadQ8_0Group(row, quants, g);
             sbyte* x = xq + g * 128;
             var i01 = Avx512F.ConvertToVector512Single(DotI8Avx512(w01, Vector512.Load(x)));
             var i23 = Avx512F.ConvertToVector512Single(DotI8Avx512(w23, Vector512.Load(x + 64)));
@@ -216,16 +215,16 @@ public static unsafe class IntegerDot
     /// Each token's value is bitwise the one <see cref="DotQ8_0Grouped"/> gives: the same exact int32 block sums,
     /// the same products d_w * d_x, the same accumulation order. So a token's result never depends on the batch.
     /// </summary>
-    public static void DotQ8_0GroupedTokens(byte* row, float* rowScales, sbyte* xq, sbyte* xqNegated, float* xd, float* xdSpread, int n, int tokens, float* y, long yStride)
+    public static void DotQ8_0GroupedTokens(byte* row, float* rowScales, sbyte* xq, sbyte* xqNegated, float* xd, float* xdSpread, int n, int tokens, float* y, long yStride, sbyte* quants = null)
     {
         int t = 0;
         long s = n / 32, spread = n / 128 * 32;
-        for (; t + 4 <= tokens; t += 4) Q8_0GroupedTokens<FourTokens>(row, rowScales, xq + (long)t * n, xqNegated + (long)t * n, xd + t * s, xdSpread + t * spread, n, y + t * yStride, yStride);
+        for (; t + 4 <= tokens; t += 4) Q8_0GroupedTokens<FourTokens>(row, quants, rowScales, xq + (long)t * n, xqNegated + (long)t * n, xd + t * s, xdSpread + t * spread, n, y + t * yStride, yStride);
         switch (tokens - t)
         {
-            case 3: Q8_0GroupedTokens<ThreeTokens>(row, rowScales, xq + (long)t * n, xqNegated + (long)t * n, xd + t * s, xdSpread + t * spread, n, y + t * yStride, yStride); break;
-            case 2: Q8_0GroupedTokens<TwoTokens>(row, rowScales, xq + (long)t * n, xqNegated + (long)t * n, xd + t * s, xdSpread + t * spread, n, y + t * yStride, yStride); break;
-            case 1: Q8_0GroupedTokens<OneToken>(row, rowScales, xq + (long)t * n, xqNegated + (long)t * n, xd + t * s, xdSpread + t * spread, n, y + t * yStride, yStride); break;
+            case 3: Q8_0GroupedTokens<ThreeTokens>(row, quants, rowScales, xq + (long)t * n, xqNegated + (long)t * n, xd + t * s, xdSpread + t * spread, n, y + t * yStride, yStride); break;
+            case 2: Q8_0GroupedTokens<TwoTokens>(row, quants, rowScales, xq + (long)t * n, xqNegated + (long)t * n, xd + t * s, xdSpread + t * spread, n, y + t * yStride, yStride); break;
+            case 1: Q8_0GroupedTokens<OneToken>(row, quants, rowScales, xq + (long)t * n, xqNegated + (long)t * n, xd + t * s, xdSpread + t * spread, n, y + t * yStride, yStride); break;
         }
     }
 
@@ -236,7 +235,7 @@ public static unsafe class IntegerDot
     private struct ThreeTokens : ITokenCount { public static int Value => 3; }
     private struct FourTokens : ITokenCount { public static int Value => 4; }
 
-    private static void Q8_0GroupedTokens<TCount>(byte* row, float* rowScales, sbyte* xq, sbyte* xqNegated, float* xd, float* xdSpread, int n, float* y, long yStride)
+    private static void Q8_0GroupedTokens<TCount>(byte* row, sbyte* quants, float* rowScales, sbyte* xq, sbyte* xqNegated, float* xd, float* xdSpread, int n, float* y, long yStride)
         where TCount : struct, ITokenCount
     {
         int blocks = n / 32, groups = blocks / 4;
@@ -246,9 +245,7 @@ public static unsafe class IntegerDot
         var secondPair = Vector512.Create(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
         for (int g = 0; g < groups; g++)
         {
-            byte* b0 = row + g * 4 * 34;
-            var w01 = Vector512.Create(Vector256.Load((sbyte*)(b0 + 2)), Vector256.Load((sbyte*)(b0 + 36)));
-            var w23 = Vector512.Create(Vector256.Load((sbyte*)(b0 + 70)), Vector256.Load((sbyte*)(b0 + 104)));
+            var (w01, w23) = LoadQ8_0Group(row, quants, g);
             // |w|, the sign mask and the spread row scales are shared by the tokens.
             var negative01 = Avx512BW.CompareLessThan(w01, Vector512<sbyte>.Zero);
             var negative23 = Avx512BW.CompareLessThan(w23, Vector512<sbyte>.Zero);
@@ -311,7 +308,7 @@ public static unsafe class IntegerDot
     /// vector multiply and are spread to their lanes with one permute. About half the instructions of the pairwise
     /// kernel. Requires <see cref="HasGroupedQ4_0"/> and a block-scale table.
     /// </summary>
-    /// <param name="nibbles">the row's packed nibbles (<see cref="BlockScales.PackQ4_0"/>) or null; the same values either way.</param>
+    /// <param name="nibbles">the row's packed nibbles (<see cref="BlockScales.Pack"/>) or null; the same values either way.</param>
     public static float DotQ4_0Grouped(byte* row, float* rowScales, sbyte* xPermuted, float* xd, int* xs, int n, byte* nibbles = null)
     {
         int blocks = n / 32, groups = blocks / 4;
@@ -378,6 +375,16 @@ public static unsafe class IntegerDot
         if (TCount.Value > 1) y[yStride] = Vector512.Sum(acc1) - 8 * Vector128.Sum(corr1) + (hasTail ? Q4_0Avx2(row, tail, xPermuted + n, xd + s, groups * 4, blocks) : 0);
         if (TCount.Value > 2) y[2 * yStride] = Vector512.Sum(acc2) - 8 * Vector128.Sum(corr2) + (hasTail ? Q4_0Avx2(row, tail, xPermuted + 2L * n, xd + 2L * s, groups * 4, blocks) : 0);
         if (TCount.Value > 3) y[3 * yStride] = Vector512.Sum(acc3) - 8 * Vector128.Sum(corr3) + (hasTail ? Q4_0Avx2(row, tail, xPermuted + 3L * n, xd + 3L * s, groups * 4, blocks) : 0);
+    }
+
+    /// <summary>The values of blocks 4g..4g+3 in two registers: two loads from the packed copy, else four from the row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<sbyte>, Vector512<sbyte>) LoadQ8_0Group(byte* row, sbyte* quants, int g)
+    {
+        if (quants != null) return (Vector512.Load(quants + g * 128), Vector512.Load(quants + g * 128 + 64));
+        byte* b0 = row + g * 4 * 34;
+        return (Vector512.Create(Vector256.Load((sbyte*)(b0 + 2)), Vector256.Load((sbyte*)(b0 + 36))),
+                Vector512.Create(Vector256.Load((sbyte*)(b0 + 70)), Vector256.Load((sbyte*)(b0 + 104))));
     }
 
     /// <summary>The nibbles of blocks 4g..4g+3 in one register: one load from the packed copy, else four from the row.</summary>

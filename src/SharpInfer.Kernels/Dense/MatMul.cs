@@ -174,17 +174,17 @@ public sealed unsafe class MatMul : IParallelWork
             {
                 byte* row = w.Data + (long)r * w.RowBytes;
                 float* rowScales = w.Scales == null ? null : w.Scales + (long)r * (cols / 32);
-                byte* nibbles = w.Nibbles == null ? null : w.Nibbles + (long)r * (cols / 2);
+                byte* packed = w.Packed == null ? null : w.Packed + (long)r * w.PackedRowBytes;
                 if (ahead > 0 && r + ahead < end)
                 {
-                    if (nibbles != null) Prefetch(nibbles + ahead * (cols / 2), cols / 2);
+                    if (packed != null) Prefetch(packed + ahead * w.PackedRowBytes, w.PackedRowBytes);
                     else Prefetch(row + ahead * w.RowBytes, w.RowBytes);
                 }
                 // One token: the single-token kernels, ~10% faster alone and bit-identical to the multi-token ones.
-                if (groupedQ8 && tokens == 1) y[r] = IntegerDot.DotQ8_0Grouped(row, rowScales, xq, xd, cols);
-                else if (groupedQ8) IntegerDot.DotQ8_0GroupedTokens(row, rowScales, xq, xn, xd, xds, cols, tokens, y + r, rows);
-                else if (groupedQ4 && tokens == 1) y[r] = IntegerDot.DotQ4_0Grouped(row, rowScales, xp, xd, xs, cols, nibbles);
-                else if (groupedQ4) IntegerDot.DotQ4_0GroupedTokens(row, rowScales, xp, xd, xs, cols, tokens, y + r, rows, nibbles);
+                if (groupedQ8 && tokens == 1) y[r] = IntegerDot.DotQ8_0Grouped(row, rowScales, xq, xd, cols, (sbyte*)packed);
+                else if (groupedQ8) IntegerDot.DotQ8_0GroupedTokens(row, rowScales, xq, xn, xd, xds, cols, tokens, y + r, rows, (sbyte*)packed);
+                else if (groupedQ4 && tokens == 1) y[r] = IntegerDot.DotQ4_0Grouped(row, rowScales, xp, xd, xs, cols, packed);
+                else if (groupedQ4) IntegerDot.DotQ4_0GroupedTokens(row, rowScales, xp, xd, xs, cols, tokens, y + r, rows, packed);
                 else
                     for (int t = 0; t < tokens; t++)
                         y[(long)t * rows + r] = IntegerDot.Dot(w.Type, row, rowScales, xq + (long)t * cols, xd + (long)t * cols / 32, xs + (long)t * cols / 32, cols);
@@ -215,7 +215,12 @@ public sealed unsafe class MatMul : IParallelWork
                     // The weights come from memory once per step; ask for the next tile's rows now so they arrive
                     // while this tile multiplies, instead of stalling the dequantizer (it took ~14% of a 32-token
                     // step on the 135M shape, ~8% with this).
-                    if (r + 4 < end) Prefetch(w.Data + (long)(r + 4) * w.RowBytes, (long)Math.Min(4, end - r - 4) * w.RowBytes);
+                    if (r + 4 < end)
+                    {
+                        long next = Math.Min(4, end - r - 4);
+                        if (w.Packed != null) Prefetch(w.Packed + (long)(r + 4) * w.PackedRowBytes, next * w.PackedRowBytes);
+                        else Prefetch(w.Data + (long)(r + 4) * w.RowBytes, next * w.RowBytes);
+                    }
                 }
                 FloatGemm.Tile(rowsBase, n, cols, _x + (long)first * cols, _tokens - first, y + (long)first * rows + r, rows);
             }

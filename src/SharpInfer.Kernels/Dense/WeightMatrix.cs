@@ -20,25 +20,29 @@ public readonly unsafe struct WeightMatrix
     /// </summary>
     public readonly float* Scales;
     /// <summary>
-    /// [Rows, Columns / 2] the nibbles of a Q4_0 matrix without the interleaved block scales, or null: four blocks
-    /// are then one aligned 512-bit load instead of four loads and three inserts (see <see cref="BlockScales.PackQ4_0"/>).
+    /// The block payloads of a Q4_0 or Q8_0 matrix without the interleaved f16 block scales, or null: [Rows,
+    /// Columns / 2] nibbles or [Rows, Columns] int8 values, so that groups of blocks are aligned 512-bit loads
+    /// instead of several loads and inserts (see <see cref="BlockScales.Pack"/>).
     /// </summary>
-    public readonly byte* Nibbles;
+    public readonly byte* Packed;
 
-    public WeightMatrix(byte* data, GgmlType type, int rows, int columns, float* scales = null, byte* nibbles = null)
+    public WeightMatrix(byte* data, GgmlType type, int rows, int columns, float* scales = null, byte* packed = null)
     {
         if (columns % GgmlTypeInfo.BlockSize(type) != 0)
             throw new ArgumentException($"{columns} columns is not a multiple of the {type} block size {GgmlTypeInfo.BlockSize(type)}");
-        if (nibbles != null && type != GgmlType.Q4_0) throw new ArgumentException($"packed nibbles belong to Q4_0 matrices, not {type}");
-        Data = data; Type = type; Rows = rows; Columns = columns; Scales = scales; Nibbles = nibbles;
+        if (packed != null && type is not (GgmlType.Q4_0 or GgmlType.Q8_0)) throw new ArgumentException($"packed payloads belong to Q4_0 and Q8_0 matrices, not {type}");
+        Data = data; Type = type; Rows = rows; Columns = columns; Scales = scales; Packed = packed;
         RowBytes = checked((int)GgmlTypeInfo.RowBytes(type, columns));
     }
 
     /// <summary>The same matrix with a block-scale table (from <see cref="BlockScales.Create"/>).</summary>
-    public WeightMatrix WithScales(float* scales) => new(Data, Type, Rows, Columns, scales, Nibbles);
+    public WeightMatrix WithScales(float* scales) => new(Data, Type, Rows, Columns, scales, Packed);
 
-    /// <summary>The same Q4_0 matrix with its packed nibbles (from <see cref="BlockScales.PackQ4_0"/>).</summary>
-    public WeightMatrix WithNibbles(byte* nibbles) => new(Data, Type, Rows, Columns, Scales, nibbles);
+    /// <summary>The same matrix with its packed payloads (from <see cref="BlockScales.Pack"/>).</summary>
+    public WeightMatrix WithPacked(byte* packed) => new(Data, Type, Rows, Columns, Scales, packed);
+
+    /// <summary>Bytes of one row of <see cref="Packed"/>.</summary>
+    public int PackedRowBytes => Type == GgmlType.Q4_0 ? Columns / 2 : Columns;
 
     public ReadOnlySpan<byte> Row(int row) => new(Data + (long)row * RowBytes, RowBytes);
 

@@ -156,6 +156,9 @@ public unsafe class IntegerDotTests
                     {
                         float grouped = IntegerDot.DotQ8_0Grouped(r, table, qp, dp, n);
                         Assert.True(Math.Abs(grouped - exact) <= 1e-5 * magnitude, $"grouped Q8_0 blocks={blocks}: {grouped} vs {exact}");
+                        byte* packed = BlockScales.Pack(w2);
+                        try { Assert.Equal(grouped, IntegerDot.DotQ8_0Grouped(r, table, qp, dp, n, (sbyte*)packed)); } // same values, same bits
+                        finally { BlockScales.FreePacked(packed); }
                     }
                 }
                 finally { BlockScales.Free(table); }
@@ -192,7 +195,7 @@ public unsafe class IntegerDotTests
                     float grouped = IntegerDot.DotQ4_0Grouped(r, table, pp, dp, sp, n);
                     Assert.True(Math.Abs(grouped - exact) <= 1e-5 * magnitude, $"blocks={blocks}: {grouped} vs {exact}");
                     // The packed nibbles are the same values in another place: the same bits, alone and per token.
-                    byte* nibbles = BlockScales.PackQ4_0(new WeightMatrix(r, GgmlType.Q4_0, 1, n));
+                    byte* nibbles = BlockScales.Pack(new WeightMatrix(r, GgmlType.Q4_0, 1, n));
                     try
                     {
                         Assert.Equal(grouped, IntegerDot.DotQ4_0Grouped(r, table, pp, dp, sp, n, nibbles));
@@ -202,7 +205,7 @@ public unsafe class IntegerDotTests
                         Assert.Equal(grouped, fromRow);
                         Assert.Equal(fromRow, fromNibbles);
                     }
-                    finally { BlockScales.FreeNibbles(nibbles); }
+                    finally { BlockScales.FreePacked(nibbles); }
                 }
                 finally { BlockScales.Free(table); }
             }

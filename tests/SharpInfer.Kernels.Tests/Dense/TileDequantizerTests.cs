@@ -25,9 +25,12 @@ public unsafe class TileDequantizerTests
         {
             var plain = new WeightMatrix(p, type, rows, cols);
             float* table = BlockScales.Applies(type) ? BlockScales.Create(plain) : null;
+            byte* packed = type is GgmlType.Q8_0 or GgmlType.Q4_0 ? BlockScales.Pack(plain) : null;
             try
             {
-                foreach (var w in table == null ? new[] { plain } : new[] { plain, plain.WithScales(table) })
+                // Plain rows, with the scale table, and with the table and the packed payloads.
+                var variants = table == null ? new[] { plain } : new[] { plain, plain.WithScales(table), plain.WithScales(table).WithPacked(packed) };
+                foreach (var w in variants)
                     for (int r = 0; r < rows; r++)
                     {
                         Dequantize.Row(type, data.AsSpan((int)(r * rowBytes), (int)rowBytes), expected);
@@ -36,7 +39,7 @@ public unsafe class TileDequantizerTests
                             Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]), $"{type} row {r} value {i}: {actual[i]} != {expected[i]}");
                     }
             }
-            finally { BlockScales.Free(table); }
+            finally { BlockScales.Free(table); BlockScales.FreePacked(packed); }
         }
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using SharpInfer.Kernels.Threading;
 
@@ -61,6 +62,7 @@ public sealed unsafe class BatchAttention
     private int[] _order = new int[16];      // items in assignment order
     private int[] _owner = new int[16];      // thread of each item
     private long[] _loads = [];              // [lists] assigned cost per thread
+    private long[] _listTicks = [];          // [lists] busy time of each thread's list in the last Run (Stopwatch ticks)
     private int[] _heap = [];                // [lists] min-heap of threads by (load, id)
     private int[] _fill = [];                // [lists] next free slot of each list
 
@@ -80,6 +82,21 @@ public sealed unsafe class BatchAttention
     public int SplitCount => _mergeCount;
     /// <summary>Number of items of each thread's list (for tests and the benchmark).</summary>
     public int ItemsOfThread(int thread) => _listIndptr[thread + 1] - _listIndptr[thread];
+
+    /// <summary>
+    /// How evenly the last <see cref="Run{TVariant}"/> loaded the threads: the mean of the threads' busy times over
+    /// the longest (1 = perfect balance). Busy time is each thread's item list from its first item to its last, so
+    /// it measures the partition, not how the memory system scales with threads.
+    /// </summary>
+    public double LastRunBalance
+    {
+        get
+        {
+            long max = 0, sum = 0;
+            for (int i = 0; i < _lists && i < _listTicks.Length; i++) { max = Math.Max(max, _listTicks[i]); sum += _listTicks[i]; }
+            return max == 0 ? 1 : (double)sum / _lists / max;
+        }
+    }
 
     /// <summary>
     /// Plans one engine step; every layer's <see cref="Run{TVariant}"/> reuses it. The arrays are kept, not copied:
@@ -179,6 +196,7 @@ public sealed unsafe class BatchAttention
 
         // Workspaces.
         _maxRows = maxRows;
+        if (_listTicks.Length < _lists) _listTicks = new long[_lists];
         _scratchFloats = (AttentionKernel.ScratchFloats(_maxRows, headDim) + 15) / 16 * 16;
         GrowPinned(ref _scratch, _scratchFloats * _lists);
         GrowPinned(ref _partialO, (long)partialRows * headDim);
@@ -227,6 +245,7 @@ public sealed unsafe class BatchAttention
         var table = _table!;
         int d = _headDim, g = _group;
         long tokenStride = (long)_qoHeads * d;
+        long started = Stopwatch.GetTimestamp();
         fixed (int* indices = table.Indices)
         fixed (float* scratchBase = _scratch)
         fixed (float* partialO = _partialO)
@@ -254,6 +273,7 @@ public sealed unsafe class BatchAttention
                 AttentionKernel.Run(variant, _kv, pages, item.Geometry, g, io, scratch, _maxRows);
             }
         }
+        _listTicks[list] = Stopwatch.GetTimestamp() - started;
     }
 
     // Merges the partial states of one split (tile, head) into the output, chunk 0 first: a fixed order, so fixed bits.

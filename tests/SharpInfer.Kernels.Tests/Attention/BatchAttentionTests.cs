@@ -126,6 +126,7 @@ public unsafe class BatchAttentionTests
             long before = GC.GetAllocatedBytesForCurrentThread();
             attention.Run(view, qp, op, lp, new CausalMask(0.125f));
             Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+            Assert.Equal(1.0, attention.LastRunBalance); // one thread: its busy time is the longest and the mean
         }
     }
 

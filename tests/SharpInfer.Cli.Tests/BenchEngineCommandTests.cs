@@ -1,6 +1,4 @@
-using System.CommandLine;
 using System.Text.Json;
-using SharpInfer.Cli.Commands.Bench;
 using SharpInfer.Tests;
 
 namespace SharpInfer.Cli.Tests;
@@ -8,7 +6,7 @@ namespace SharpInfer.Cli.Tests;
 /// <summary>`sharpinfer bench engine` on stories260K, kept to a few seconds.</summary>
 public class BenchEngineCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args) => CliHarness.Run(new RootCommand { BenchCommand.Create() }, args);
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliHarness.RunBench(args);
 
     [Fact]
     public void BadOptionsGiveOneLineAndExitCode2()

@@ -13,6 +13,9 @@ internal static class CliHarness
         return (code, output.ToString(), error.ToString());
     }
 
+    /// <summary>Runs `sharpinfer bench ...` (args start with "bench").</summary>
+    public static (int Code, string Out, string Err) RunBench(params string[] args) => Run(new RootCommand { SharpInfer.Cli.Commands.Bench.BenchCommand.Create() }, args);
+
     /// <summary>Bad input: exit code 2 and one "error: ..." line naming the problem, without a stack trace.</summary>
     public static void AssertOneLineError((int Code, string Out, string Err) r, string expectedPart)
     {

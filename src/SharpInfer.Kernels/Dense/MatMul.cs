@@ -150,10 +150,11 @@ public sealed unsafe class MatMul : IParallelWork
         if (_gemvTokens > 0)
         {
             if (_integerPath) IntegerRows(w, y, start, end);
+            else if (w.Type == GgmlType.F32 && F32Rows.Applies(w.Columns))
+                for (int t = 0; t < _gemvTokens; t++)
+                    F32Rows.Dot(w, start, end, _x + (long)t * w.Columns, y + (long)t * w.Rows);
             else
-                // Typed dot products straight from the stored rows (TensorPrimitives' unrolled Vector512 dot for
-                // F32 streams memory faster than a 4-row tile with one chain per row). A row stays in cache while
-                // its tokens pass.
+                // Typed dot products straight from the stored rows. A row stays in cache while its tokens pass.
                 for (int r = start; r < end; r++)
                     for (int t = 0; t < _gemvTokens; t++)
                         y[(long)t * w.Rows + r] = RowDot.Dot(w.Type, w.Data + (long)r * w.RowBytes, _x + (long)t * w.Columns, w.Columns);

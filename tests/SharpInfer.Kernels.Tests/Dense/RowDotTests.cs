@@ -43,6 +43,34 @@ public unsafe class RowDotTests
     }
 
     [Fact]
+    public void LongF32RowsFourAtATimeMatchTheReferenceWhateverTheThreadCount()
+    {
+        int rows = 70, cols = 2048; // rows not a multiple of 4: some rows take the one-row loop
+        var w = QuantizationTests.RandomValues(rows * cols, 21);
+        var x = QuantizationTests.RandomValues(cols, 22);
+        float[] Run(int threads)
+        {
+            using var pool = new WorkerPool(threads);
+            var y = new float[rows];
+            fixed (float* wp = w) fixed (float* xp = x) fixed (float* yp = y)
+                new MatMul(pool).Run(new WeightMatrix((byte*)wp, GgmlType.F32, rows, cols), xp, yp, 1);
+            return y;
+        }
+        var one = Run(1);
+        Assert.Equal(one, Run(2));
+        Assert.Equal(one, Run(3));
+        double maxRef = 0, maxErr = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            double e = 0;
+            for (int i = 0; i < cols; i++) e += (double)w[r * cols + i] * x[i];
+            maxRef = Math.Max(maxRef, Math.Abs(e));
+            maxErr = Math.Max(maxErr, Math.Abs(e - one[r]));
+        }
+        Assert.True(maxErr <= 1e-4 * maxRef, $"max error {maxErr}, max |ref| {maxRef}");
+    }
+
+    [Fact]
     public void F16RowWithInfOrNaNGivesWhatTheExactConversionGives()
     {
         foreach (ushort special in new ushort[] { 0x7c00, 0xfc00, 0x7e00 }) // +inf, -inf, NaN

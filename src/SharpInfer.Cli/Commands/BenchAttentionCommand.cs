@@ -66,17 +66,9 @@ public static unsafe class BenchAttentionCommand
         // Decode runs alternate with passes of the read test, and both report their medians: the host's bandwidth
         // drifts by tens of percent from minute to minute, so the two must share their minutes.
         using var probe = new MemoryBandwidth.ReadProbe(pool);
-        batch.Run(attention); batch.Run(attention); probe.Pass(); // warm-up: JIT tiers and page faults
-        var times = new double[runs];
-        var reads = new double[runs];
-        for (int i = 0; i < runs; i++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            batch.Run(attention);
-            times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            reads[i] = probe.Pass();
-        }
-        double ms = Median(times), read = Median(reads);
+        var reads = new List<double>();
+        double ms = AlternatingMedianMs(runs, () => batch.Run(attention), () => reads.Add(probe.Pass()))[0];
+        double read = Median([.. reads.Skip(2)]); // the first two passes were the warm-up
         long bytes = 2L * sequences * kvLength * KvHeads * HeadDim * sizeof(float) + 2L * sequences * QoHeads * HeadDim * sizeof(float);
         double gbps = bytes / (ms / 1e3) / 1e9;
         return new DecodeResult(sequences, kvLength, ms, bytes, gbps, read, 100 * gbps / read);
@@ -141,20 +133,6 @@ public static unsafe class BenchAttentionCommand
                 times[a][i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             }
         return times.Select(Median).ToArray();
-    }
-
-    private static double MedianMs(int runs, Action run)
-    {
-        run(); run(); // warm-up: JIT tiers and page faults
-        var times = new double[runs];
-        for (int i = 0; i < runs; i++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            run();
-            times[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
-        Array.Sort(times);
-        return runs % 2 == 1 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;
     }
 
     private static void Print(Report r, IAnsiConsole console)

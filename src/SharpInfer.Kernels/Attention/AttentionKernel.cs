@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
 
 namespace SharpInfer.Kernels.Attention;
 
@@ -231,24 +230,20 @@ internal static unsafe class AttentionKernel
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchRows(nint* rows, nint offset, int n, int rowBytes)
     {
-        if (!Sse.IsSupported) return;
         for (int jj = 0; jj < n; jj++)
         {
-            byte* row = (byte*)(rows[jj] + offset);
-            for (int o = 0; o < rowBytes; o += 64) Sse.Prefetch1(row + o);
+            CachePrefetch.ToL2((byte*)(rows[jj] + offset), rowBytes);
         }
     }
 
     /// <summary>Requests into L2 one head's K (or V) rows of keys [j0, j0 + n).</summary>
     private static void PrefetchBlockHead(in PagedKvView kv, int* pages, int kvHead, int j0, int n, int rowBytes, bool keys)
     {
-        if (!Sse.IsSupported) return;
         int pageSize = kv.PageSize;
         int pageSlot = j0 / pageSize, entry = j0 - pageSlot * pageSize;
         for (int jj = 0; jj < n; jj++)
         {
-            byte* row = (byte*)(keys ? kv.KeyRow(pages[pageSlot], entry, kvHead) : kv.ValueRow(pages[pageSlot], entry, kvHead));
-            for (int o = 0; o < rowBytes; o += 64) Sse.Prefetch1(row + o);
+            CachePrefetch.ToL2((byte*)(keys ? kv.KeyRow(pages[pageSlot], entry, kvHead) : kv.ValueRow(pages[pageSlot], entry, kvHead)), rowBytes);
             if (++entry == pageSize) { entry = 0; pageSlot++; }
         }
     }

@@ -27,7 +27,8 @@ public static unsafe class BlockScales
         return table;
     }
 
-    public static void Free(float* table)
+    /// <summary>Frees a table from <see cref="Create"/> or <see cref="Pack"/>.</summary>
+    public static void Free(void* table)
     {
         if (table != null) NativeMemory.AlignedFree(table);
     }
@@ -35,7 +36,7 @@ public static unsafe class BlockScales
     /// <summary>
     /// Copies the block payloads of a Q4_0 or Q8_0 matrix without their f16 scales: [Rows, Columns / 2] nibbles or
     /// [Rows, Columns] int8 values, each row 64-byte aligned when Columns is a multiple of 128. With the scale table
-    /// beside it, the packed copy holds everything the kernels read. Free it with <see cref="FreePacked"/>.
+    /// beside it, the packed copy holds everything the kernels read. Free it with <see cref="Free"/>.
     /// </summary>
     public static byte* Pack(in WeightMatrix w)
     {
@@ -49,10 +50,5 @@ public static unsafe class BlockScales
             for (int b = 0; b < blocks; b++) Buffer.MemoryCopy(row + b * blockBytes + 2, dst + b * payload, payload, payload);
         }
         return packed;
-    }
-
-    public static void FreePacked(byte* packed)
-    {
-        if (packed != null) NativeMemory.AlignedFree(packed);
     }
 }

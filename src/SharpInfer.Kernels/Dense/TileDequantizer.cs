@@ -20,20 +20,23 @@ public static unsafe class TileDequantizer
         if (Avx512F.IsSupported && w.Scales != null)
         {
             float* scales = w.Scales + (long)row * blocks;
-            // The packed payloads (when the model made them) are the same values without the scales in between.
-            if (w.Type == GgmlType.Q8_0) { Q8_0(w.Packed != null ? w.Packed + (long)row * w.PackedRowBytes - 2 : data, w.Packed != null ? 32 : 34, scales, destination, blocks); return; }
-            if (w.Type == GgmlType.Q4_0) { Q4_0(w.Packed != null ? w.Packed + (long)row * w.PackedRowBytes - 2 : data, w.Packed != null ? 16 : 18, scales, destination, blocks); return; }
+            // The packed payloads (when the model made them) are the same values without the f16 scales in between.
+            int stride = GgmlTypeInfo.BlockBytes(w.Type);
+            byte* payload = data + 2;
+            if (w.Packed != null) { stride -= 2; payload = w.Packed + (long)row * w.PackedRowBytes; }
+            if (w.Type == GgmlType.Q8_0) { Q8_0(payload, stride, scales, destination, blocks); return; }
+            if (w.Type == GgmlType.Q4_0) { Q4_0(payload, stride, scales, destination, blocks); return; }
         }
         w.DequantizeRow(row, new Span<float>(destination, w.Columns));
     }
 
+    /// <param name="payload">block 0's values; block b's start <paramref name="stride"/> * b bytes later.</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    /// <param name="row">the row, or a packed row minus 2 (so that block b's values start at row + b * stride + 2 either way).</param>
-    private static void Q8_0(byte* row, int stride, float* scales, float* y, int blocks)
+    private static void Q8_0(byte* payload, int stride, float* scales, float* y, int blocks)
     {
         for (int b = 0; b < blocks; b++)
         {
-            sbyte* q = (sbyte*)(row + b * stride + 2);
+            sbyte* q = (sbyte*)(payload + b * stride);
             var d = Vector512.Create(scales[b]);
             (Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(q))) * d).Store(y + 32 * b);
             (Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(q + 16))) * d).Store(y + 32 * b + 16);
@@ -41,13 +44,13 @@ public static unsafe class TileDequantizer
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Q4_0(byte* row, int stride, float* scales, float* y, int blocks)
+    private static void Q4_0(byte* payload, int stride, float* scales, float* y, int blocks)
     {
         var eight = Vector512.Create(8);
         var mask = Vector128.Create((byte)0x0F);
         for (int b = 0; b < blocks; b++)
         {
-            var packed = Vector128.Load(row + b * stride + 2);
+            var packed = Vector128.Load(payload + b * stride);
             var d = Vector512.Create(scales[b]);
             // Byte j holds value j in its low nibble and value j + 16 in its high nibble.
             var low = Avx512F.ConvertToVector512Int32(packed & mask) - eight;

@@ -41,8 +41,7 @@ public sealed unsafe class LlamaModel : IDisposable
     private readonly MatMul _matmul;
     private readonly PagedAttention _attention;
     private ActivationBuffers? _buffers;
-    private readonly List<nint> _scaleTables = []; // native block-scale tables of Q8_0/Q4_0 matrices, freed on Dispose
-    private readonly List<nint> _packedTables = []; // packed Q4_0/Q8_0 payloads, freed on Dispose
+    private readonly List<nint> _tables = []; // native block-scale tables and packed payloads of Q8_0/Q4_0 matrices, freed on Dispose
 
     public LlamaConfig Config { get; }
     public GgufFile File => _file;
@@ -123,12 +122,12 @@ public sealed unsafe class LlamaModel : IDisposable
         }
     }
 
-    /// <summary>Gives Q8_0/Q4_0 matrices a float table of their block scales (see <see cref="BlockScales"/>).</summary>
+    /// <summary>Gives Q8_0/Q4_0 matrices a float table of their block scales and, for the AVX-512 kernels, a packed copy of their payloads (see <see cref="BlockScales"/>).</summary>
     private WeightMatrix Tabulate(WeightMatrix w)
     {
         if (!BlockScales.Applies(w.Type)) return w;
         float* table = BlockScales.Create(w);
-        _scaleTables.Add((nint)table);
+        _tables.Add((nint)table);
         w = w.WithScales(table);
         // Q4_0/Q8_0 payloads are also packed apart from their scales when the grouped AVX-512 kernels read them
         // (whole groups of four blocks): aligned 64-byte loads and fewer bytes per decode step. Measured single-token
@@ -137,7 +136,7 @@ public sealed unsafe class LlamaModel : IDisposable
         if (w.Type is GgmlType.Q4_0 or GgmlType.Q8_0 && IntegerDot.HasGroupedQ4_0 && w.Columns % 128 == 0)
         {
             byte* packed = BlockScales.Pack(w);
-            _packedTables.Add((nint)packed);
+            _tables.Add((nint)packed);
             w = w.WithPacked(packed);
         }
         return w;
@@ -145,10 +144,8 @@ public sealed unsafe class LlamaModel : IDisposable
 
     private void FreeScaleTables()
     {
-        foreach (nint table in _scaleTables) BlockScales.Free((float*)table);
-        _scaleTables.Clear();
-        foreach (nint packed in _packedTables) BlockScales.FreePacked((byte*)packed);
-        _packedTables.Clear();
+        foreach (nint table in _tables) BlockScales.Free((void*)table);
+        _tables.Clear();
     }
 
     /// <summary>Opens a GGUF file and builds the model over it; the model owns (and disposes) the file.</summary>

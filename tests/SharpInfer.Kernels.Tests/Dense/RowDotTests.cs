@@ -186,7 +186,7 @@ public unsafe class IntegerDotTests
                         Assert.True(Math.Abs(grouped - exact) <= 1e-5 * magnitude, $"grouped Q8_0 blocks={blocks}: {grouped} vs {exact}");
                         byte* packed = BlockScales.Pack(w2);
                         try { Assert.Equal(grouped, IntegerDot.DotQ8_0Grouped(r, table, qp, dp, n, (sbyte*)packed)); } // same values, same bits
-                        finally { BlockScales.FreePacked(packed); }
+                        finally { BlockScales.Free(packed); }
                     }
                 }
                 finally { BlockScales.Free(table); }
@@ -233,7 +233,7 @@ public unsafe class IntegerDotTests
                         Assert.Equal(grouped, fromRow);
                         Assert.Equal(fromRow, fromNibbles);
                     }
-                    finally { BlockScales.FreePacked(nibbles); }
+                    finally { BlockScales.Free(nibbles); }
                 }
                 finally { BlockScales.Free(table); }
             }

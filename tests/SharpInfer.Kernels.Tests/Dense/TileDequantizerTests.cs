@@ -39,7 +39,7 @@ public unsafe class TileDequantizerTests
                             Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]), $"{type} row {r} value {i}: {actual[i]} != {expected[i]}");
                     }
             }
-            finally { BlockScales.Free(table); BlockScales.FreePacked(packed); }
+            finally { BlockScales.Free(table); BlockScales.Free(packed); }
         }
     }
 }

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using SharpInfer.Kernels.Quantization;
 using SharpInfer.Kernels.Threading;
 
@@ -40,6 +42,10 @@ public sealed unsafe class MatMul : IParallelWork
     private bool _permuted;
     private sbyte[] _xqNegated = []; // [tokens, cols] -x, and [tokens, cols / 128, 32] spread block scales, for DotQ8_0GroupedTokens
     private float[] _xdSpread = [];
+    // F16 rows: [tokens, cols] activations prepared for RowDot.F16Prepared, and whether each token's could be.
+    private float[] _xHalfReady = [];
+    private bool[] _halfReady = [];
+    private bool _preparedF16;
 
     public MatMul(WorkerPool pool) => _pool = pool;
 
@@ -100,6 +106,11 @@ public sealed unsafe class MatMul : IParallelWork
         _integerPath = integer && gemvTokens > 0;
         _x = x; _tokens = tokens;
         _permuted = false;
+        _preparedF16 = false;
+        if (gemvTokens > 0 && RowDot.HasPreparedF16)
+            for (int i = 0; i < _count; i++)
+                if (_w[i].Type == GgmlType.F16) _preparedF16 = true;
+        if (_preparedF16) PrepareHalfRows(x, gemvTokens, cols);
         if (_integerPath)
         {
             QuantizeInput(x, gemvTokens, cols);
@@ -140,6 +151,25 @@ public sealed unsafe class MatMul : IParallelWork
             ActivationQuantizer.Quantize(new ReadOnlySpan<float>(x + (long)t * cols, cols), _xq.AsSpan(t * cols, cols), _xd.AsSpan(t * cols / 32, cols / 32), _xs.AsSpan(t * cols / 32, cols / 32));
     }
 
+    private void PrepareHalfRows(float* x, int tokens, int cols)
+    {
+        long n = (long)tokens * cols;
+        if (_xHalfReady.Length < n + 16) _xHalfReady = GC.AllocateArray<float>((int)Math.Max(n + 16, 2L * _xHalfReady.Length), pinned: true);
+        if (_halfReady.Length < tokens) _halfReady = new bool[Math.Max(tokens, 2 * _halfReady.Length)];
+        float* prepared = HalfReadyBase;
+        for (int t = 0; t < tokens; t++) _halfReady[t] = RowDot.PrepareF16(x + (long)t * cols, prepared + (long)t * cols, cols);
+    }
+
+    /// <summary>The prepared F16 activations, 64-byte aligned: a 512-bit load that straddles two cache lines costs two.</summary>
+    private float* HalfReadyBase
+    {
+        get
+        {
+            float* p = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_xHalfReady)); // pinned array
+            return (float*)(((nint)p + 63) & ~(nint)63);
+        }
+    }
+
     void IParallelWork.Execute(int item)
     {
         int m = 0;
@@ -153,6 +183,18 @@ public sealed unsafe class MatMul : IParallelWork
             else if (w.Type == GgmlType.F32 && F32Rows.Applies(w.Columns))
                 for (int t = 0; t < _gemvTokens; t++)
                     F32Rows.Dot(w, start, end, _x + (long)t * w.Columns, y + (long)t * w.Rows);
+            else if (_preparedF16 && w.Type == GgmlType.F16)
+            {
+                float* prepared = HalfReadyBase;
+                for (int r = start; r < end; r++)
+                    for (int t = 0; t < _gemvTokens; t++)
+                    {
+                        byte* row = w.Data + (long)r * w.RowBytes;
+                        float* xt = _x + (long)t * w.Columns;
+                        // Whether a token's activations could be prepared depends on them alone, not on the batch.
+                        y[(long)t * w.Rows + r] = _halfReady[t] ? RowDot.F16Prepared(row, prepared + (long)t * w.Columns, xt, w.Columns) : RowDot.Dot(GgmlType.F16, row, xt, w.Columns);
+                    }
+            }
             else
                 // Typed dot products straight from the stored rows. A row stays in cache while its tokens pass.
                 for (int r = start; r < end; r++)

@@ -87,6 +87,82 @@ public unsafe class RowDotTests
             }
     }
 
+    /// <summary>RowDot.F16Prepared on x, or null when PrepareF16 refuses x.</summary>
+    private static float? Prepared(ushort[] halves, float[] x)
+    {
+        int n = x.Length;
+        var prepared = new float[n];
+        fixed (ushort* h = halves) fixed (float* xp = x) fixed (float* pp = prepared)
+            return RowDot.PrepareF16(xp, pp, n) ? RowDot.F16Prepared((byte*)h, pp, xp, n) : null;
+    }
+
+    [Fact]
+    public void PreparedF16DotMatchesTheFloat64ReferenceAtEveryLength()
+    {
+        if (!RowDot.HasPreparedF16) return; // needs AVX-512 (the reference machine has it); elsewhere F16 rows take RowDot.Dot, tested above
+        for (int n = 1; n <= 200; n += 3) // whole 32-column chunks and every tail length
+        {
+            var w = QuantizationTests.RandomValues(n, 100 + n, 2f);
+            var halves = w.Select(v => BitConverter.HalfToUInt16Bits((Half)v)).ToArray();
+            var x = QuantizationTests.RandomValues(n, 300 + n);
+            double expected = 0, magnitude = 0;
+            for (int i = 0; i < n; i++)
+            {
+                double p = (double)(float)BitConverter.UInt16BitsToHalf(halves[i]) * x[i];
+                expected += p;
+                magnitude += Math.Abs(p);
+            }
+            float? actual = Prepared(halves, x);
+            Assert.NotNull(actual);
+            Assert.True(Math.Abs(actual.Value - expected) <= 1e-5 * magnitude + 1e-6, $"n={n}: {actual} vs {expected}");
+        }
+    }
+
+    [Fact]
+    public void PreparedF16DotIsExactOnSubnormalAndExtremeHalves()
+    {
+        if (!RowDot.HasPreparedF16) return; // needs AVX-512 (the reference machine has it); elsewhere F16 rows take RowDot.Dot, tested above
+        // One nonzero product per row, so the float result must equal the exactly rounded product: every finite
+        // half (subnormals, the largest 65504, negative zero) reaches its lane intact through the shifts and the split 2^112.
+        const int n = 64;
+        for (int bits = 0; bits < 0x7c00; bits += 37)
+            foreach (int sign in new[] { 0, 0x8000 })
+                foreach (int at in new[] { 0, 1, 30, 33 })
+                {
+                    var halves = new ushort[n];
+                    halves[at] = (ushort)(bits | sign);
+                    var x = new float[n];
+                    x[at] = 3.0000002f;
+                    float expected = (float)BitConverter.UInt16BitsToHalf(halves[at]) * x[at];
+                    Assert.Equal(expected, Prepared(halves, x));
+                }
+    }
+
+    [Fact]
+    public void PreparedF16DotFallsBackForInfNaNAndHugeActivations()
+    {
+        if (!RowDot.HasPreparedF16) return; // needs AVX-512 (the reference machine has it); elsewhere F16 rows take RowDot.Dot, tested above
+        foreach (ushort special in new ushort[] { 0x7c00, 0xfc00, 0x7e00 })
+        {
+            var halves = Enumerable.Range(0, 96).Select(i => BitConverter.HalfToUInt16Bits((Half)((i % 7) * 0.25f - 0.5f))).ToArray();
+            halves[40] = special;
+            var x = Enumerable.Repeat(1f, 96).ToArray();
+            float expected = 0;
+            for (int i = 0; i < 96; i++) expected += (float)BitConverter.UInt16BitsToHalf(halves[i]) * x[i];
+            float actual = Prepared(halves, x)!.Value;
+            Assert.True(float.IsNaN(expected) ? float.IsNaN(actual) : actual == expected, $"0x{special:X4}: {actual} vs {expected}");
+        }
+        // Activations at or beyond 2^70 would overflow once scaled by 2^56: PrepareF16 refuses them, as it does NaN.
+        var ones = Enumerable.Repeat(BitConverter.HalfToUInt16Bits((Half)1), 64).ToArray();
+        var huge = Enumerable.Repeat(1f, 64).ToArray();
+        huge[5] = 2e21f;
+        Assert.Null(Prepared(ones, huge));
+        huge[5] = float.NaN;
+        Assert.Null(Prepared(ones, huge));
+        huge[5] = 1e21f; // just below 2^70: prepared, and still exact
+        Assert.Equal(1e21f + 63f, Prepared(ones, huge));
+    }
+
     /// <summary>The activations the integer path multiplies: x quantized to int8 blocks and dequantized again.</summary>
     private static float[] QuantizedActivations(float[] x, int cols)
     {

@@ -15,7 +15,8 @@ namespace SharpInfer.Kernels.Dense;
 /// products for Q8_0/Q4_0, typed row dots otherwise), the rest the float GEMM. A token's result depends only on
 /// which of the two it took, never on how many other tokens shared the call. The engine passes its decode tokens
 /// (one new token per request) first and their count as <c>gemvTokens</c>, so a decode step gives the same values
-/// alone or in any batch.
+/// alone or in any batch. Matrices where the int8 path beats the GEMM (Q4_0 with whole four-block groups) send every
+/// token through it, which keeps the same guarantee.
 /// </para>
 /// </summary>
 public sealed unsafe class MatMul : IParallelWork
@@ -61,6 +62,17 @@ public sealed unsafe class MatMul : IParallelWork
     /// </summary>
     public int IntegerPathMaxTokens { get; set; } = 3;
 
+    /// <summary>
+    /// Q4_0 rows made of whole groups of four blocks (columns a multiple of 128) take the int8 path for every token,
+    /// prompts included: its unsigned nibbles need no sign fix-up, so four blocks cost about nine instructions a
+    /// token, and prompt processing of the 1.1B shape ran 1.23-1.30x faster than the float GEMM (128 tokens, two
+    /// threads, in-process A/B) and 16-sequence decode 1.4x. Rows with a tail of blocks (576 columns) stay on the
+    /// GEMM, where the int8 path measured 0.76x, and so does Q8_0, whose sign fix-up makes it ~0.55x. The choice
+    /// depends on the matrix alone, so a token's values still do not depend on its batch.
+    /// </summary>
+    private static bool IntegerBeatsGemm(in WeightMatrix w) =>
+        w.Type == GgmlType.Q4_0 && w.Scales != null && IntegerDot.HasGroupedQ4_0 && w.Columns % 128 == 0;
+
     /// <param name="w">[rows, cols] weights.</param>
     /// <param name="x">[tokens, cols] activations, row-major.</param>
     /// <param name="y">[tokens, rows] outputs.</param>
@@ -102,6 +114,12 @@ public sealed unsafe class MatMul : IParallelWork
         }
         if (gemvTokens < 0) gemvTokens = tokens == 1 || integer && tokens <= IntegerPathMaxTokens ? tokens : 0;
         if (gemvTokens > tokens) throw new ArgumentOutOfRangeException(nameof(gemvTokens), gemvTokens, "more matrix-vector tokens than tokens");
+        if (integer && gemvTokens < tokens)
+        {
+            bool all = true;
+            for (int i = 0; i < _count; i++) all &= IntegerBeatsGemm(_w[i]);
+            if (all) gemvTokens = tokens;
+        }
         _gemvTokens = gemvTokens;
         _integerPath = integer && gemvTokens > 0;
         _x = x; _tokens = tokens;

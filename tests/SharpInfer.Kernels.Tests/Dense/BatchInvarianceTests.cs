@@ -68,14 +68,15 @@ public unsafe class BatchInvarianceTests
         }
     }
 
-    public static TheoryData<GgmlType, bool> Cases()
+    public static TheoryData<GgmlType, bool, int> Cases()
     {
-        var data = new TheoryData<GgmlType, bool>();
+        var data = new TheoryData<GgmlType, bool, int>();
         foreach (var type in new[] { GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_0 })
         {
-            data.Add(type, true);
-            data.Add(type, false);
+            data.Add(type, true, 576); // 18 blocks: four groups of four and a tail of two
+            data.Add(type, false, 576);
         }
+        data.Add(GgmlType.Q4_0, true, 512); // whole groups: every token takes the int8 path
         return data;
     }
 
@@ -93,9 +94,9 @@ public unsafe class BatchInvarianceTests
     /// </summary>
     [Theory]
     [MemberData(nameof(Cases))]
-    public void MatMulTokenResultsDoNotDependOnTheBatch(GgmlType type, bool withScales)
+    public void MatMulTokenResultsDoNotDependOnTheBatch(GgmlType type, bool withScales, int cols)
     {
-        const int rows = 37, cols = 576; // 18 blocks: four groups of four and a tail of two
+        const int rows = 37;
         var values = QuantizationTests.RandomValues(rows * cols, 5, 2f);
         long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
         var data = GC.AllocateArray<byte>((int)(rows * rowBytes), pinned: true);
@@ -127,6 +128,45 @@ public unsafe class BatchInvarianceTests
                 for (int t = 5; t < tokens; t++)
                     for (int r = 0; r < rows; r++)
                         Assert.Equal(BitConverter.SingleToInt32Bits(prompt[(t - 5) * rows + r]), BitConverter.SingleToInt32Bits(mixed[t * rows + r]));
+            }
+            finally { BlockScales.Free(table); }
+        }
+    }
+
+    /// <summary>
+    /// Q4_0 rows of whole four-block groups send prompt tokens through the int8 path too (faster than the float GEMM
+    /// there): a prompt token then has exactly the bits of the same token decoded alone, and rows with a tail of
+    /// blocks keep the float GEMM (whose bits differ from the int8 path's).
+    /// </summary>
+    [Theory]
+    [InlineData(512, true)]
+    [InlineData(576, false)]
+    public void Q4_0PromptTokensTakeTheInt8PathExactlyWhenRowsAreWholeGroups(int cols, bool int8ForPrompts)
+    {
+        if (!IntegerDot.HasGroupedQ4_0) return; // needs AVX-512BW; elsewhere prompts always take the GEMM
+        const int rows = 40, tokens = 8;
+        var values = QuantizationTests.RandomValues(rows * cols, 9, 2f);
+        long rowBytes = GgmlTypeInfo.RowBytes(GgmlType.Q4_0, cols);
+        var data = GC.AllocateArray<byte>((int)(rows * rowBytes), pinned: true);
+        for (int r = 0; r < rows; r++) Quantize.Row(GgmlType.Q4_0, values.AsSpan(r * cols, cols), data.AsSpan((int)(r * rowBytes), (int)rowBytes));
+        var x = GC.AllocateArray<float>(tokens * cols, pinned: true);
+        QuantizationTests.RandomValues(tokens * cols, 10, 1.5f).CopyTo(x, 0);
+        fixed (byte* dp = data) fixed (float* xp = x)
+        {
+            var w = new WeightMatrix(dp, GgmlType.Q4_0, rows, cols);
+            float* table = BlockScales.Create(w);
+            w = w.WithScales(table);
+            try
+            {
+                var prompt = RunMatMul(w, (nint)xp, 2, tokens, 0); // a prompt: no decode tokens
+                int same = 0;
+                for (int t = 0; t < tokens; t++)
+                {
+                    var alone = RunMatMul(w, (nint)(xp + t * cols), 1, 1, 1);
+                    for (int r = 0; r < rows; r++) same += BitConverter.SingleToInt32Bits(alone[r]) == BitConverter.SingleToInt32Bits(prompt[t * rows + r]) ? 1 : 0;
+                }
+                if (int8ForPrompts) Assert.Equal(tokens * rows, same);
+                else Assert.True(same < tokens * rows / 2, $"{same} of {tokens * rows} prompt values have the int8 bits: the GEMM did not run");
             }
             finally { BlockScales.Free(table); }
         }

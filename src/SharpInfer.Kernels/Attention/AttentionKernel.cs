@@ -17,7 +17,7 @@ internal static unsafe class AttentionKernel
     private const int Bk = AttentionSimd.BlockKeys;
 
     /// <summary>Floats of scratch one thread needs for items of up to <paramref name="maxRows"/> rows.</summary>
-    public static long ScratchFloats(int maxRows, int headDim) => 2L * maxRows * headDim + (long)maxRows * Bk + 2L * maxRows + 8L * Bk + 3L * maxRows + 16;
+    public static long ScratchFloats(int maxRows, int headDim) => 2L * maxRows * headDim + (long)maxRows * Bk + 2L * maxRows + 12L * Bk + 3L * maxRows + 16;
 
     /// <summary>The geometry of one item.</summary>
     public struct Item
@@ -58,7 +58,9 @@ internal static unsafe class AttentionKernel
         nint* firstValues = firstKeys + Bk;     // [Bk]
         nint* blockKeys = firstValues + Bk;     // [Bk] the same for the head being processed
         nint* blockValues = blockKeys + Bk;     // [Bk]
-        int* rowStart = (int*)(blockValues + Bk); // [tokens] first visible key in the chunk
+        nint* nextKeys = blockValues + Bk;      // [Bk] K rows of the next block's first head (its prefetch)
+        nint* nextValues = nextKeys + Bk;       // [Bk]
+        int* rowStart = (int*)(nextValues + Bk); // [tokens] first visible key in the chunk
         int* rowEnd = rowStart + maxRows;       // [tokens]
         int* live = rowEnd + maxRows;           // [rows] 1 when the row has a visible key in the current block
         float* pair = (float*)(live + maxRows); // [8] scores of four rows and two keys
@@ -91,31 +93,41 @@ internal static unsafe class AttentionKernel
             for (int h = 0; h < item.KvHeads; h++)
             {
                 for (int jj = 0; jj < n; jj++) { blockKeys[jj] = firstKeys[jj] + h * headBytes; blockValues[jj] = firstValues[jj] + h * headBytes; }
-                // Software prefetch into L2, one head ahead: the next head's K rows before this head's scores and its
-                // V rows after them, so both arrive while this head computes; the last head fetches the next block's
-                // first head. The hardware prefetcher alone restarts at every 4 KiB page of the HND layout: decode of
-                // 8 x 4096 keys took ~16 ms (median) without this, ~13.5 ms with it; a light touch of two lines per
-                // fourth row gained ~5%, and prefetching two heads ahead, or K and V together, measured slower.
+                // Software prefetch into L2, one head ahead: while this head computes, the next head's K rows (or, for
+                // the last head, the next block's first head's) are requested one row per key inside the score loop,
+                // and their V rows inside the first P.V pass. The hardware prefetcher alone restarts at every 4 KiB
+                // page of the HND layout. Decode of 8 x 4096 keys: ~16 ms (median) without software prefetch, ~12.3
+                // with the next head's rows requested in bursts before the scores and before P.V, ~10 ms spread
+                // like this (a burst stalls once the miss queue is full; spread requests keep memory busy while the
+                // FMAs run). Two heads ahead, or K and V together, measured slower.
                 bool nextHead = h + 1 < item.KvHeads, nextBlock = !nextHead && j0 + Bk < hi;
-                int nextLength = Math.Min(Bk, hi - j0 - Bk);
-                if (nextHead) PrefetchRows(blockKeys, headBytes, n, rowBytes);
-                else if (nextBlock) PrefetchBlockHead(kv, pages, item.KvHead, j0 + Bk, nextLength, rowBytes, keys: true);
+                nint* aheadKeys = null, aheadValues = null;
+                nint aheadOffset = 0;
+                int aheadCount = 0;
+                if (nextHead) { aheadKeys = blockKeys; aheadValues = blockValues; aheadOffset = headBytes; aheadCount = n; }
+                else if (nextBlock)
+                {
+                    aheadCount = Math.Min(Bk, hi - j0 - Bk);
+                    GatherRows(kv, pages, item.KvHead, j0 + Bk, aheadCount, nextKeys, nextValues);
+                    aheadKeys = nextKeys; aheadValues = nextValues;
+                }
                 int r0 = h * rowsPerHead, r1 = r0 + rowsPerHead;
-                Scores(qs, s, r0, r1, blockKeys, n, d, pair);
-                if (nextHead) PrefetchRows(blockValues, headBytes, n, rowBytes);
-                else if (nextBlock) PrefetchBlockHead(kv, pages, item.KvHead, j0 + Bk, nextLength, rowBytes, keys: false);
+                Scores(qs, s, r0, r1, blockKeys, n, d, pair, aheadKeys, aheadOffset, aheadCount);
                 Softmax(variant, item, group, item.KvHead + h, r0, j0, n, s, m, l, acc, rowStart, rowEnd, live, d);
 
-                // P.V, two live rows at a time so that each V load feeds two rows.
+                // P.V, two live rows at a time so that each V load feeds two rows; the first pair also requests the
+                // rows ahead.
                 int pending = -1;
                 for (int r = r0; r < r1; r++)
                 {
                     if (live[r] == 0) continue;
                     if (pending < 0) { pending = r; continue; }
-                    AttentionSimd.AccumulateWeightedRows2(acc + pending * d, acc + r * d, s + pending * Bk, s + r * Bk, blockValues, n, d);
+                    AttentionSimd.AccumulateWeightedRows2(acc + pending * d, acc + r * d, s + pending * Bk, s + r * Bk, blockValues, n, d, aheadValues, aheadOffset, aheadCount);
+                    aheadValues = null;
                     pending = -1;
                 }
                 if (pending >= 0) AttentionSimd.AccumulateWeightedRows(acc + pending * d, s + pending * Bk, blockValues, n, d);
+                if (aheadValues != null) PrefetchRows(aheadValues, aheadOffset, aheadCount, rowBytes); // no pair of live rows ran
             }
         }
 
@@ -144,8 +156,11 @@ internal static unsafe class AttentionKernel
     // s[r, jj] = qs[r] . k[jj] for rows [r0, r1): four rows against the whole block at a time, keys in pairs, so the
     // block's K rows (<= 32 x D) stay in L1 while the rows pass and each K load feeds four dot products.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Scores(float* qs, float* s, int r0, int r1, nint* keys, int n, int d, float* pair)
+    // aheadRows[0..aheadCount) + aheadOffset: K rows to request into L2 as the first four rows pass, one per key.
+    private static void Scores(float* qs, float* s, int r0, int r1, nint* keys, int n, int d, float* pair, nint* aheadRows, nint aheadOffset, int aheadCount)
     {
+        int rowBytes = d * sizeof(float);
+        if (aheadRows == null) aheadCount = 0;
         int r4 = r0;
         for (; r4 + 4 <= r1; r4 += 4)
         {
@@ -153,14 +168,19 @@ internal static unsafe class AttentionKernel
             int jj = 0;
             for (; jj + 2 <= n; jj += 2)
             {
+                if (jj < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[jj] + aheadOffset), rowBytes);
+                if (jj + 1 < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[jj + 1] + aheadOffset), rowBytes);
                 AttentionSimd.Dot4x2(q0, q0 + d, q0 + 2 * d, q0 + 3 * d, (float*)keys[jj], (float*)keys[jj + 1], d, pair);
                 for (int i = 0; i < 4; i++) { s[(r4 + i) * Bk + jj] = pair[i]; s[(r4 + i) * Bk + jj + 1] = pair[4 + i]; }
             }
             if (jj < n)
             {
+                if (jj < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[jj] + aheadOffset), rowBytes);
                 AttentionSimd.Dot4(q0, q0 + d, q0 + 2 * d, q0 + 3 * d, (float*)keys[jj], d, pair);
                 for (int i = 0; i < 4; i++) s[(r4 + i) * Bk + jj] = pair[i];
             }
+            for (jj = n; jj < aheadCount; jj++) CachePrefetch.ToL2((byte*)(aheadRows[jj] + aheadOffset), rowBytes);
+            aheadCount = 0; // the first four rows requested them
         }
         if (r4 == r1) return;
         // The last one to three rows go through the same four-row kernels, the missing rows repeating the last one:
@@ -172,14 +192,18 @@ internal static unsafe class AttentionKernel
         int k = 0;
         for (; k + 2 <= n; k += 2)
         {
+            if (k < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[k] + aheadOffset), rowBytes);
+            if (k + 1 < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[k + 1] + aheadOffset), rowBytes);
             AttentionSimd.Dot4x2(a, b, c, e, (float*)keys[k], (float*)keys[k + 1], d, pair);
             for (int i = 0; i < rows; i++) { s[(r4 + i) * Bk + k] = pair[i]; s[(r4 + i) * Bk + k + 1] = pair[4 + i]; }
         }
         if (k < n)
         {
+            if (k < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[k] + aheadOffset), rowBytes);
             AttentionSimd.Dot4(a, b, c, e, (float*)keys[k], d, pair);
             for (int i = 0; i < rows; i++) s[(r4 + i) * Bk + k] = pair[i];
         }
+        for (k = n; k < aheadCount; k++) CachePrefetch.ToL2((byte*)(aheadRows[k] + aheadOffset), rowBytes);
     }
 
     // Variant hooks and mask on the block's scores of one KV head's rows, then their online-softmax update:
@@ -233,18 +257,6 @@ internal static unsafe class AttentionKernel
         for (int jj = 0; jj < n; jj++)
         {
             CachePrefetch.ToL2((byte*)(rows[jj] + offset), rowBytes);
-        }
-    }
-
-    /// <summary>Requests into L2 one head's K (or V) rows of keys [j0, j0 + n).</summary>
-    private static void PrefetchBlockHead(in PagedKvView kv, int* pages, int kvHead, int j0, int n, int rowBytes, bool keys)
-    {
-        int pageSize = kv.PageSize;
-        int pageSlot = j0 / pageSize, entry = j0 - pageSlot * pageSize;
-        for (int jj = 0; jj < n; jj++)
-        {
-            CachePrefetch.ToL2((byte*)(keys ? kv.KeyRow(pages[pageSlot], entry, kvHead) : kv.ValueRow(pages[pageSlot], entry, kvHead)), rowBytes);
-            if (++entry == pageSize) { entry = 0; pageSlot++; }
         }
     }
 

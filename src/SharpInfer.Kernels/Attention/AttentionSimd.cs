@@ -128,10 +128,14 @@ internal static unsafe class AttentionSimd
     /// accumulators are independent FMA chains.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void AccumulateWeightedRows2(float* o0, float* o1, float* p0, float* p1, nint* v, int n, int d)
+    /// <param name="aheadRows">null, or rows aheadRows[0..aheadCount) + aheadOffset to request into L2 during the first pass.</param>
+    public static void AccumulateWeightedRows2(float* o0, float* o1, float* p0, float* p1, nint* v, int n, int d,
+        nint* aheadRows = null, nint aheadOffset = 0, int aheadCount = 0)
     {
+        if (aheadRows == null) aheadCount = 0;
         if (!Vector512.IsHardwareAccelerated)
         {
+            for (int j = 0; j < aheadCount; j++) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
             AccumulateWeightedRows(o0, p0, v, n, d);
             AccumulateWeightedRows(o1, p1, v, n, d);
             return;
@@ -143,6 +147,8 @@ internal static unsafe class AttentionSimd
             var b0 = Vector512.Load(o1 + e); var b1 = Vector512.Load(o1 + e + 16); var b2 = Vector512.Load(o1 + e + 32); var b3 = Vector512.Load(o1 + e + 48);
             for (int j = 0; j < n; j++)
             {
+                // Rows for the next head or block, one per key while this pass computes (see AttentionKernel).
+                if (j < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
                 var w = Vector512.Create(p0[j]); var x = Vector512.Create(p1[j]);
                 float* row = (float*)v[j] + e;
                 var v0 = Vector512.Load(row); var v1 = Vector512.Load(row + 16); var v2 = Vector512.Load(row + 32); var v3 = Vector512.Load(row + 48);
@@ -153,7 +159,10 @@ internal static unsafe class AttentionSimd
             }
             a0.Store(o0 + e); a1.Store(o0 + e + 16); a2.Store(o0 + e + 32); a3.Store(o0 + e + 48);
             b0.Store(o1 + e); b1.Store(o1 + e + 16); b2.Store(o1 + e + 32); b3.Store(o1 + e + 48);
+            for (int j = n; j < aheadCount; j++) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
+            aheadCount = 0; // requested in the first pass
         }
+        for (int j = 0; j < aheadCount; j++) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float)); // d < 64
         for (; e + 16 <= d; e += 16)
         {
             var a = Vector512.Load(o0 + e); var b = Vector512.Load(o1 + e);

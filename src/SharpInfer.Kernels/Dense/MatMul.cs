@@ -204,7 +204,12 @@ public sealed unsafe class MatMul : IParallelWork
             else if (_preparedF16 && w.Type == GgmlType.F16)
             {
                 float* prepared = HalfReadyBase;
+                // Short rows (the 135M shape's 1152 bytes) are requested 8 ahead, as in IntegerRows: +9-13% decode at
+                // one thread, +3-5% at two (in-process A/B).
+                int ahead = w.RowBytes < 2048 ? 8 : 0;
                 for (int r = start; r < end; r++)
+                {
+                    if (ahead > 0 && r + ahead < end) CachePrefetch.ToL2(w.Data + (long)(r + ahead) * w.RowBytes, w.RowBytes);
                     for (int t = 0; t < _gemvTokens; t++)
                     {
                         byte* row = w.Data + (long)r * w.RowBytes;
@@ -212,6 +217,7 @@ public sealed unsafe class MatMul : IParallelWork
                         // Whether a token's activations could be prepared depends on them alone, not on the batch.
                         y[(long)t * w.Rows + r] = _halfReady[t] ? RowDot.F16Prepared(row, prepared + (long)t * w.Columns, xt, w.Columns) : RowDot.Dot(GgmlType.F16, row, xt, w.Columns);
                     }
+                }
             }
             else
                 // Typed dot products straight from the stored rows. A row stays in cache while its tokens pass.

@@ -155,8 +155,8 @@ internal static unsafe class AttentionKernel
 
     // s[r, jj] = qs[r] . k[jj] for rows [r0, r1): four rows against the whole block at a time, keys in pairs, so the
     // block's K rows (<= 32 x D) stay in L1 while the rows pass and each K load feeds four dot products.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     // aheadRows[0..aheadCount) + aheadOffset: K rows to request into L2 as the first four rows pass, one per key.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Scores(float* qs, float* s, int r0, int r1, nint* keys, int n, int d, float* pair, nint* aheadRows, nint aheadOffset, int aheadCount)
     {
         int rowBytes = d * sizeof(float);

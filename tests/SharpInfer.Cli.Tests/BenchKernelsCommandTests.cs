@@ -28,7 +28,8 @@ public class BenchKernelsCommandTests
     [Fact]
     public void JsonIsAnArrayOfTraceRecords()
     {
-        var (code, stdout, stderr) = Run("--definition", "silu_and_mul_i100", "gemm_q4_0_n40_k64", "gqa_paged_decode_h4_kv2_d16_ps4", "top_k_top_p_sampling_from_probs_v500", "rope_neox_d32", "--kv-len", "20", "--json");
+        // rmsnorm_h64 runs in well under a microsecond: its latency must still be positive and its GB/s a number.
+        var (code, stdout, stderr) = Run("--definition", "silu_and_mul_i100", "gemm_q4_0_n40_k64", "gqa_paged_decode_h4_kv2_d16_ps4", "top_k_top_p_sampling_from_probs_v500", "rope_neox_d32", "rmsnorm_h64", "--kv-len", "20", "--json");
         Assert.True(code == 0, stderr);
         using var doc = JsonDocument.Parse(stdout);
         var traces = doc.RootElement.EnumerateArray().ToList();
@@ -43,6 +44,8 @@ public class BenchKernelsCommandTests
             Assert.True(evaluation.GetProperty("correctness").TryGetProperty("max_absolute_error", out _));
             var performance = evaluation.GetProperty("performance");
             foreach (string field in new[] { "latency_ms", "reference_latency_ms", "speedup_factor" }) Assert.True(performance.TryGetProperty(field, out _), field);
+            Assert.True(performance.GetProperty("latency_ms").GetDouble() > 0);
+            Assert.Equal(JsonValueKind.Number, performance.GetProperty("bandwidth_gbps").ValueKind); // extra fields sit beside the standard ones
             Assert.True(evaluation.GetProperty("environment").TryGetProperty("hardware", out _));
             Assert.True(evaluation.GetProperty("environment").TryGetProperty("libs", out _));
             Assert.True(t.GetProperty("workload").TryGetProperty("axes", out _));

@@ -159,7 +159,7 @@ public static class BenchKernelsCommand
                         Timestamp = DateTimeOffset.UtcNow.ToString("o", CultureInfo.InvariantCulture),
                         Log = check.Log,
                         Correctness = check.Status is EvaluationStatus.Passed or EvaluationStatus.IncorrectNumerical
-                            ? new Correctness { MaxRelativeError = check.MaxRelativeError, MaxAbsoluteError = check.MaxAbsoluteError, Extra = check.Extra is null ? null : JsonSerializer.SerializeToElement(check.Extra) }
+                            ? new Correctness { MaxRelativeError = check.MaxRelativeError, MaxAbsoluteError = check.MaxAbsoluteError, Extra = check.Extra is null ? null : JsonSerializer.SerializeToElement(FiniteOnly(check.Extra)) }
                             : null,
                         Performance = check.Status == EvaluationStatus.Passed
                             ? new Performance
@@ -183,23 +183,42 @@ public static class BenchKernelsCommand
         return rows;
     }
 
-    /// <summary>Median milliseconds of <paramref name="iterations"/> runs after <paramref name="warmup"/>; fewer runs (at least 3) when one takes long.</summary>
+    /// <summary>
+    /// Median milliseconds per call over <paramref name="iterations"/> samples after <paramref name="warmup"/> calls;
+    /// fewer samples (at least 3) when one takes long. Timed from raw timestamps (nanoseconds here), and a sample
+    /// repeats the call until it lasts at least 20 microseconds: sub-microsecond kernels (rmsnorm) measured through
+    /// TimeSpan's 100 ns ticks could read 0 ms, which made their GB/s infinite and the trace unwritable.
+    /// </summary>
     private static double Time(Action action, int iterations, int warmup, int warmupMs)
     {
         long warmupEnd = Stopwatch.GetTimestamp() + Stopwatch.Frequency * warmupMs / 1000;
         for (int i = 0; i < warmup || (warmup > 0 && Stopwatch.GetTimestamp() < warmupEnd); i++) action();
+        long minimumSample = Math.Max(1, Stopwatch.Frequency / 50_000);
+        int repeats = 1;
+        while (true) // calls per sample
+        {
+            long start = Stopwatch.GetTimestamp();
+            for (int r = 0; r < repeats; r++) action();
+            if (Stopwatch.GetTimestamp() - start >= minimumSample || repeats >= 1 << 20) break;
+            repeats *= 4;
+        }
         var times = new List<double>(iterations);
         long budgetEnd = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 4; // about 0.25 s per solution
         for (int i = 0; i < iterations; i++)
         {
             long start = Stopwatch.GetTimestamp();
-            action();
-            times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            for (int r = 0; r < repeats; r++) action();
+            times.Add((Stopwatch.GetTimestamp() - start) * 1000.0 / Stopwatch.Frequency / repeats);
             if (i >= 2 && Stopwatch.GetTimestamp() > budgetEnd) break;
         }
         times.Sort();
-        return times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2;
+        double median = times.Count % 2 == 1 ? times[times.Count / 2] : (times[times.Count / 2 - 1] + times[times.Count / 2]) / 2;
+        return Math.Max(median, 1e-9); // a positive latency keeps every derived rate finite
     }
+
+    /// <summary>JSON has no infinity or NaN: such entries of a check's extra figures are left out of the trace.</summary>
+    private static Dictionary<string, double> FiniteOnly(IReadOnlyDictionary<string, double> extra) =>
+        extra.Where(kv => double.IsFinite(kv.Value)).ToDictionary(kv => kv.Key, kv => kv.Value);
 
     private static void WriteTable(TextWriter output, List<Row> rows, double bandwidth, Settings settings)
     {

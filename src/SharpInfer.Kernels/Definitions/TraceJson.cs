@@ -21,6 +21,9 @@ public static class TraceJson
         RespectNullableAnnotations = true,
         RespectRequiredConstructorParameters = true,
         AllowTrailingCommas = false,
+        // A failed check can carry an infinite or NaN error; JSON numbers cannot hold them, so they are written (and
+        // read back) as "Infinity" / "NaN" strings rather than failing the whole file.
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     public static JsonSerializerOptions Indented { get; } = Make(true);

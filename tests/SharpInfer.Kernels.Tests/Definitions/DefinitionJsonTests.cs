@@ -86,6 +86,30 @@ public class DefinitionJsonTests
     }
 
     [Fact]
+    public void ATraceWithInfiniteOrNaNErrorsIsWrittenAndReadBack()
+    {
+        // A numerically wrong solution can have an infinite relative error (zero reference) or NaN outputs.
+        var trace = new Trace
+        {
+            Definition = "rmsnorm_h576",
+            Solution = "broken",
+            Workload = new Workload { Uuid = "u2", Axes = new() { ["batch_size"] = 1 }, Inputs = new() { ["hidden_states"] = WorkloadInput.Random } },
+            Evaluation = new Evaluation
+            {
+                Status = EvaluationStatus.IncorrectNumerical,
+                Environment = new TraceEnvironment { Hardware = "cpu", Libs = new() { ["dotnet"] = "10.0" } },
+                Timestamp = "2025-01-01T00:00:00Z",
+                Correctness = new Correctness { MaxRelativeError = double.PositiveInfinity, MaxAbsoluteError = double.NaN },
+            },
+        };
+        string line = TraceJson.WriteLine(trace);
+        Assert.Contains("\"max_relative_error\":\"Infinity\"", line);
+        var back = TraceJson.ReadTraceLine(line);
+        Assert.Equal(double.PositiveInfinity, back.Evaluation!.Correctness!.MaxRelativeError);
+        Assert.True(double.IsNaN(back.Evaluation.Correctness.MaxAbsoluteError));
+    }
+
+    [Fact]
     public void TracesAndSolutionsRoundTripWithTheirFieldNames()
     {
         var trace = new Trace

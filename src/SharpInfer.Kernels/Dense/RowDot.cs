@@ -85,10 +85,11 @@ public static unsafe class RowDot
     /// <summary>
     /// F16 row times prepared activations (<see cref="PrepareF16"/>). Each 32-bit lane holds two halves: the high one
     /// is already in float position after an arithmetic shift and a mask, the low one after one more shift, so a
-    /// chunk of 32 halves costs five integer instructions and two FMAs, with no widening and no rebiasing multiply:
-    /// the 2^112 rebias is split between the prepared activations (2^56) and the final sum (2^56). Products and sums
-    /// are the ones the unscaled form gives, times an exact power of two (they stay normal for any result above
-    /// ~1e-21 in magnitude). A row holding inf or NaN is recomputed with the exact conversion.
+    /// chunk of 32 halves costs five integer instructions and two FMAs (and two more to watch for inf/NaN), with no
+    /// widening and no rebiasing multiply: the 2^112 rebias is split between the prepared activations (2^56) and the
+    /// final sum (2^56). Every product and partial sum is exactly 2^-56 times what the same loop over converted halves
+    /// and unscaled activations gives (all stay normal for results above ~1e-21 in magnitude), so the scaling costs
+    /// no precision. A row holding inf or NaN is recomputed with the exact conversion.
     /// </summary>
     public static float F16Prepared(byte* row, float* prepared, float* x, int n)
     {

@@ -201,6 +201,31 @@ public sealed unsafe class MatMul : IParallelWork
             else if (w.Type == GgmlType.F32 && F32Rows.Applies(w.Columns))
                 for (int t = 0; t < _gemvTokens; t++)
                     F32Rows.Dot(w, start, end, _x + (long)t * w.Columns, y + (long)t * w.Rows);
+            else if (_preparedF16 && w.Type == GgmlType.F16 && w.Blocked != null)
+            {
+                // Column blocks one after another, each a contiguous stream over this item's rows; a row's value is
+                // the sum of its blocks' partial dots in block order (fixed by the matrix, so batch-invariant).
+                float* prepared = HalfReadyBase;
+                int bc = w.BlockColumns, blocks = w.Columns / bc;
+                for (int t = 0; t < _gemvTokens; t++)
+                {
+                    float* xt = _x + (long)t * w.Columns, pt = prepared + (long)t * w.Columns, yt = y + (long)t * w.Rows;
+                    if (!_halfReady[t])
+                    {
+                        for (int r = start; r < end; r++) yt[r] = RowDot.Dot(GgmlType.F16, w.Data + (long)r * w.RowBytes, xt, w.Columns);
+                        continue;
+                    }
+                    for (int b = 0; b < blocks; b++)
+                    {
+                        byte* block = w.Blocked + (long)b * w.Rows * bc * 2;
+                        for (int r = start; r < end; r++)
+                        {
+                            float part = RowDot.F16PreparedBlock(block + (long)r * bc * 2, pt + b * bc, xt + b * bc, bc);
+                            yt[r] = b == 0 ? part : yt[r] + part;
+                        }
+                    }
+                }
+            }
             else if (_preparedF16 && w.Type == GgmlType.F16)
             {
                 float* prepared = HalfReadyBase;

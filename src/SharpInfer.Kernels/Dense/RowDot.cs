@@ -116,6 +116,57 @@ public static unsafe class RowDot
         return sum;
     }
 
+    /// <summary>Columns of each block of a column-blocked F16 copy for rows of <paramref name="columns"/>, or 0 for none.</summary>
+    public static int F16BlockColumns(int columns)
+    {
+        if (!HasPreparedF16 || columns < 4096 || columns % 32 != 0) return 0;
+        for (int blocks = 2; blocks <= columns / 32; blocks++)
+            if (columns % blocks == 0 && columns / blocks % 32 == 0 && columns / blocks <= 3072) return columns / blocks;
+        return 0;
+    }
+
+    /// <summary>
+    /// A column-blocked copy of an F16 matrix (native memory, free with NativeMemory.AlignedFree): block b holds columns
+    /// [b * blockColumns, (b + 1) * blockColumns) of every row, rows one after another. Reading one block for a run of
+    /// rows is one contiguous stream whose activations (blockColumns floats) stay in L1; long rows read row-major
+    /// re-fetch their 16-22 KiB of activations from L2 on every row.
+    /// </summary>
+    public static byte* BlockF16(in WeightMatrix w, int blockColumns)
+    {
+        long rows = w.Rows, blocks = w.Columns / blockColumns, blockRowBytes = blockColumns * 2L;
+        var blocked = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(rows * w.Columns * 2L), 64);
+        for (long b = 0; b < blocks; b++)
+            for (long r = 0; r < rows; r++)
+                Buffer.MemoryCopy(w.Data + r * w.RowBytes + b * blockRowBytes, blocked + (b * rows + r) * blockRowBytes, blockRowBytes, blockRowBytes);
+        return blocked;
+    }
+
+    /// <summary>
+    /// One block of a row of a column-blocked F16 copy times the block's prepared activations: the loop of
+    /// <see cref="F16Prepared"/> over <paramref name="n"/> (a multiple of 32) columns, returned unscaled. A block
+    /// holding inf or NaN is recomputed with the exact conversion against the unscaled activations.
+    /// </summary>
+    public static float F16PreparedBlock(byte* segment, float* prepared, float* x, int n)
+    {
+        uint* w = (uint*)segment;
+        var acc0 = Vector512<float>.Zero;
+        var acc1 = Vector512<float>.Zero;
+        var magnitude = Vector512.Create(0x7fff7fffu).AsUInt16();
+        var largest = Vector512<ushort>.Zero;
+        var keep = Vector512.Create(unchecked((int)0x8FFFE000));
+        for (int i = 0; i < n; i += 32)
+        {
+            var raw = Vector512.Load(w + i / 2).AsInt32();
+            largest = Vector512.Max(largest, raw.AsUInt16() & magnitude);
+            var even = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(raw, 16), 3) & keep;
+            var odd = Vector512.ShiftRightArithmetic(raw, 3) & keep;
+            acc0 = Vector512.FusedMultiplyAdd(even.AsSingle(), Vector512.Load(prepared + i), acc0);
+            acc1 = Vector512.FusedMultiplyAdd(odd.AsSingle(), Vector512.Load(prepared + i + 16), acc1);
+        }
+        if (Vector512.GreaterThanOrEqualAny(largest, Vector512.Create((ushort)0x7c00))) return F16Exact(segment, x, n);
+        return Vector512.Sum(acc0 + acc1) * TwoTo56;
+    }
+
     private static float F16Exact(byte* row, float* x, int n)
     {
         ushort* w = (ushort*)row;

@@ -15,6 +15,14 @@ public static unsafe class TileDequantizer
 {
     public static void Row(in WeightMatrix w, int row, float* destination)
     {
+        if (w.Blocked != null)
+        {
+            // A column-blocked F16 copy: the row's blocks, each converted exactly, so the values are the row's.
+            int bc = w.BlockColumns;
+            for (int b = 0; b < w.Columns / bc; b++)
+                HalfConvert.ToSingle(new ReadOnlySpan<ushort>(w.Blocked + ((long)b * w.Rows + row) * bc * 2, bc), new Span<float>(destination + b * bc, bc));
+            return;
+        }
         byte* data = w.Data + (long)row * w.RowBytes;
         int blocks = w.Columns / 32;
         if (Avx512F.IsSupported && w.Scales != null)

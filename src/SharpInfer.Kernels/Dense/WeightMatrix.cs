@@ -25,21 +25,32 @@ public readonly unsafe struct WeightMatrix
     /// instead of several loads and inserts (see <see cref="BlockScales.Pack"/>).
     /// </summary>
     public readonly byte* Packed;
+    /// <summary>
+    /// A column-blocked copy of a long-row F16 matrix, or null: blocks of <see cref="BlockColumns"/> columns one after
+    /// another, each [Rows, BlockColumns] row-major (see <see cref="RowDot.BlockF16"/>).
+    /// </summary>
+    public readonly byte* Blocked;
+    public readonly int BlockColumns;
 
-    public WeightMatrix(byte* data, GgmlType type, int rows, int columns, float* scales = null, byte* packed = null)
+    public WeightMatrix(byte* data, GgmlType type, int rows, int columns, float* scales = null, byte* packed = null, byte* blocked = null, int blockColumns = 0)
     {
         if (columns % GgmlTypeInfo.BlockSize(type) != 0)
             throw new ArgumentException($"{columns} columns is not a multiple of the {type} block size {GgmlTypeInfo.BlockSize(type)}");
         if (packed != null && type is not (GgmlType.Q4_0 or GgmlType.Q8_0)) throw new ArgumentException($"packed payloads belong to Q4_0 and Q8_0 matrices, not {type}");
-        Data = data; Type = type; Rows = rows; Columns = columns; Scales = scales; Packed = packed;
+        if (blocked != null && (type != GgmlType.F16 || blockColumns <= 0 || blockColumns % 32 != 0 || columns % blockColumns != 0))
+            throw new ArgumentException($"a column-blocked copy needs an F16 matrix and blocks of a multiple of 32 columns dividing {columns}");
+        Data = data; Type = type; Rows = rows; Columns = columns; Scales = scales; Packed = packed; Blocked = blocked; BlockColumns = blocked == null ? 0 : blockColumns;
         RowBytes = checked((int)GgmlTypeInfo.RowBytes(type, columns));
     }
 
     /// <summary>The same matrix with a block-scale table (from <see cref="BlockScales.Create"/>).</summary>
-    public WeightMatrix WithScales(float* scales) => new(Data, Type, Rows, Columns, scales, Packed);
+    public WeightMatrix WithScales(float* scales) => new(Data, Type, Rows, Columns, scales, Packed, Blocked, BlockColumns);
 
     /// <summary>The same matrix with its packed payloads (from <see cref="BlockScales.Pack"/>).</summary>
-    public WeightMatrix WithPacked(byte* packed) => new(Data, Type, Rows, Columns, Scales, packed);
+    public WeightMatrix WithPacked(byte* packed) => new(Data, Type, Rows, Columns, Scales, packed, Blocked, BlockColumns);
+
+    /// <summary>The same matrix with its column-blocked copy (from <see cref="RowDot.BlockF16"/>).</summary>
+    public WeightMatrix WithBlocked(byte* blocked, int blockColumns) => new(Data, Type, Rows, Columns, Scales, Packed, blocked, blockColumns);
 
     /// <summary>Bytes of one row of <see cref="Packed"/>.</summary>
     public int PackedRowBytes => Type == GgmlType.Q4_0 ? Columns / 2 : Columns;

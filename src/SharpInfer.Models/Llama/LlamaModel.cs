@@ -125,6 +125,12 @@ public sealed unsafe class LlamaModel : IDisposable
     /// <summary>Gives Q8_0/Q4_0 matrices a float table of their block scales and, for the AVX-512 kernels, a packed copy of their payloads (see <see cref="BlockScales"/>).</summary>
     private WeightMatrix Tabulate(WeightMatrix w)
     {
+        if (w.Type == GgmlType.F16 && RowDot.F16BlockColumns(w.Columns) is int blockColumns and > 0)
+        {
+            byte* blocked = RowDot.BlockF16(w, blockColumns);
+            _tables.Add((nint)blocked);
+            return w.WithBlocked(blocked, blockColumns);
+        }
         if (!BlockScales.Applies(w.Type)) return w;
         float* table = BlockScales.Create(w);
         _tables.Add((nint)table);

@@ -163,6 +163,60 @@ public unsafe class RowDotTests
         Assert.Equal(1e21f + 63f, Prepared(ones, huge));
     }
 
+    [Fact]
+    public void LongF16RowsThroughTheColumnBlockedCopy()
+    {
+        if (!RowDot.HasPreparedF16) return; // needs AVX-512; elsewhere no blocked copy is made
+        Assert.Equal(0, RowDot.F16BlockColumns(2048)); // short rows stay row-major
+        Assert.Equal(2816, RowDot.F16BlockColumns(5632));
+        Assert.Equal(2048, RowDot.F16BlockColumns(8192));
+        const int rows = 11, cols = 5632;
+        var halves = QuantizationTests.RandomValues(rows * cols, 31, 2f).Select(v => BitConverter.HalfToUInt16Bits((Half)v)).ToArray();
+        halves[7 * cols + 4000] = 0x7c00; // row 7 holds +inf in its second block
+        var x = QuantizationTests.RandomValues(4 * cols, 32);
+        fixed (ushort* h = halves) fixed (float* xp = x)
+        {
+            var plain = new WeightMatrix((byte*)h, GgmlType.F16, rows, cols);
+            nint xAddress = (nint)xp;
+            byte* blockedCopy = RowDot.BlockF16(plain, 2816);
+            try
+            {
+                var blocked = plain.WithBlocked(blockedCopy, 2816);
+                float[] Run(WeightMatrix w, int threads, int tokens, int gemv, int firstToken = 0)
+                {
+                    using var pool = new WorkerPool(threads);
+                    var y = new float[tokens * rows];
+                    fixed (float* yp = y) new MatMul(pool).Run(w, (float*)xAddress + firstToken * cols, yp, tokens, gemv);
+                    return y;
+                }
+                var one = Run(blocked, 1, 1, 1);
+                Assert.Equal(one, Run(blocked, 2, 1, 1));
+                Assert.Equal(one, Run(blocked, 3, 1, 1));
+                double maxRef = 0, maxErr = 0;
+                for (int r = 0; r < rows; r++)
+                {
+                    double e = 0;
+                    for (int i = 0; i < cols; i++) e += (double)(float)BitConverter.UInt16BitsToHalf(halves[r * cols + i]) * x[i];
+                    if (r == 7) { Assert.Equal(double.PositiveInfinity, e); Assert.True(float.IsPositiveInfinity(one[r]) || float.IsNaN(one[r]), $"row 7: {one[r]}"); continue; }
+                    maxRef = Math.Max(maxRef, Math.Abs(e));
+                    maxErr = Math.Max(maxErr, Math.Abs(e - one[r]));
+                }
+                Assert.True(maxErr <= 1e-5 * maxRef, $"max error {maxErr}, max |ref| {maxRef}");
+                // Three decode tokens at once: each has the bits it has alone.
+                var three = Run(blocked, 2, 3, 3);
+                for (int t = 0; t < 3; t++)
+                {
+                    var alone = Run(blocked, 1, 1, 1, t);
+                    for (int r = 0; r < rows; r++)
+                        Assert.Equal(BitConverter.SingleToInt32Bits(alone[r]), BitConverter.SingleToInt32Bits(three[t * rows + r]));
+                }
+                // Prompt tokens (the GEMM) read the blocked copy and get the bits the row-major matrix gives.
+                Assert.Equal(Run(plain, 2, 4, 0), Run(blocked, 2, 4, 0));
+            }
+            finally { System.Runtime.InteropServices.NativeMemory.AlignedFree(blockedCopy); }
+        }
+    }
+
     /// <summary>The activations the integer path multiplies: x quantized to int8 blocks and dequantized again.</summary>
     private static float[] QuantizedActivations(float[] x, int cols)
     {

@@ -93,13 +93,26 @@ public static unsafe class RowDot
     /// </summary>
     public static float F16Prepared(byte* row, float* prepared, float* x, int n)
     {
+        int whole = n / 32 * 32;
+        if (!PreparedChunks(row, prepared, whole, out float sum)) return F16Exact(row, x, n);
+        ushort* h = (ushort*)row;
+        for (int i = whole; i < n; i++) sum += HalfConvert.ToSingle(h[i]) * prepared[i];
+        return sum;
+    }
+
+    /// <summary>
+    /// The chunk loop of <see cref="F16Prepared"/> over <paramref name="whole"/> (a multiple of 32) columns, its sum
+    /// unscaled; false when a half is inf or NaN (the finite conversion would be wrong).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool PreparedChunks(byte* row, float* prepared, int whole, out float sum)
+    {
         uint* w = (uint*)row;
         var acc0 = Vector512<float>.Zero;
         var acc1 = Vector512<float>.Zero;
         var magnitude = Vector512.Create(0x7fff7fffu).AsUInt16();
         var largest = Vector512<ushort>.Zero;
         var keep = Vector512.Create(unchecked((int)0x8FFFE000));
-        int whole = n / 32 * 32;
         for (int i = 0; i < whole; i += 32)
         {
             var raw = Vector512.Load(w + i / 2).AsInt32();
@@ -109,11 +122,8 @@ public static unsafe class RowDot
             acc0 = Vector512.FusedMultiplyAdd(even.AsSingle(), Vector512.Load(prepared + i), acc0);
             acc1 = Vector512.FusedMultiplyAdd(odd.AsSingle(), Vector512.Load(prepared + i + 16), acc1);
         }
-        if (Vector512.GreaterThanOrEqualAny(largest, Vector512.Create((ushort)0x7c00))) return F16Exact(row, x, n);
-        float sum = Vector512.Sum(acc0 + acc1) * TwoTo56;
-        ushort* h = (ushort*)row;
-        for (int i = whole; i < n; i++) sum += HalfConvert.ToSingle(h[i]) * prepared[i];
-        return sum;
+        sum = Vector512.Sum(acc0 + acc1) * TwoTo56;
+        return !Vector512.GreaterThanOrEqualAny(largest, Vector512.Create((ushort)0x7c00));
     }
 
     /// <summary>Columns of each block of a column-blocked F16 copy for rows of <paramref name="columns"/>, or 0 for none.</summary>
@@ -146,26 +156,8 @@ public static unsafe class RowDot
     /// <see cref="F16Prepared"/> over <paramref name="n"/> (a multiple of 32) columns, returned unscaled. A block
     /// holding inf or NaN is recomputed with the exact conversion against the unscaled activations.
     /// </summary>
-    public static float F16PreparedBlock(byte* segment, float* prepared, float* x, int n)
-    {
-        uint* w = (uint*)segment;
-        var acc0 = Vector512<float>.Zero;
-        var acc1 = Vector512<float>.Zero;
-        var magnitude = Vector512.Create(0x7fff7fffu).AsUInt16();
-        var largest = Vector512<ushort>.Zero;
-        var keep = Vector512.Create(unchecked((int)0x8FFFE000));
-        for (int i = 0; i < n; i += 32)
-        {
-            var raw = Vector512.Load(w + i / 2).AsInt32();
-            largest = Vector512.Max(largest, raw.AsUInt16() & magnitude);
-            var even = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(raw, 16), 3) & keep;
-            var odd = Vector512.ShiftRightArithmetic(raw, 3) & keep;
-            acc0 = Vector512.FusedMultiplyAdd(even.AsSingle(), Vector512.Load(prepared + i), acc0);
-            acc1 = Vector512.FusedMultiplyAdd(odd.AsSingle(), Vector512.Load(prepared + i + 16), acc1);
-        }
-        if (Vector512.GreaterThanOrEqualAny(largest, Vector512.Create((ushort)0x7c00))) return F16Exact(segment, x, n);
-        return Vector512.Sum(acc0 + acc1) * TwoTo56;
-    }
+    public static float F16PreparedBlock(byte* segment, float* prepared, float* x, int n) =>
+        PreparedChunks(segment, prepared, n, out float sum) ? sum : F16Exact(segment, x, n);
 
     private static float F16Exact(byte* row, float* x, int n)
     {

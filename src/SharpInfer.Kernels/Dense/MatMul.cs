@@ -201,49 +201,7 @@ public sealed unsafe class MatMul : IParallelWork
             else if (w.Type == GgmlType.F32 && F32Rows.Applies(w.Columns))
                 for (int t = 0; t < _gemvTokens; t++)
                     F32Rows.Dot(w, start, end, _x + (long)t * w.Columns, y + (long)t * w.Rows);
-            else if (_preparedF16 && w.Type == GgmlType.F16 && w.Blocked != null)
-            {
-                // Column blocks one after another, each a contiguous stream over this item's rows; a row's value is
-                // the sum of its blocks' partial dots in block order (fixed by the matrix, so batch-invariant).
-                float* prepared = HalfReadyBase;
-                int bc = w.BlockColumns, blocks = w.Columns / bc;
-                for (int t = 0; t < _gemvTokens; t++)
-                {
-                    float* xt = _x + (long)t * w.Columns, pt = prepared + (long)t * w.Columns, yt = y + (long)t * w.Rows;
-                    if (!_halfReady[t])
-                    {
-                        for (int r = start; r < end; r++) yt[r] = RowDot.Dot(GgmlType.F16, w.Data + (long)r * w.RowBytes, xt, w.Columns);
-                        continue;
-                    }
-                    for (int b = 0; b < blocks; b++)
-                    {
-                        byte* block = w.Blocked + (long)b * w.Rows * bc * 2;
-                        for (int r = start; r < end; r++)
-                        {
-                            float part = RowDot.F16PreparedBlock(block + (long)r * bc * 2, pt + b * bc, xt + b * bc, bc);
-                            yt[r] = b == 0 ? part : yt[r] + part;
-                        }
-                    }
-                }
-            }
-            else if (_preparedF16 && w.Type == GgmlType.F16)
-            {
-                float* prepared = HalfReadyBase;
-                // Short rows (the 135M shape's 1152 bytes) are requested 8 ahead, as in IntegerRows: +9-13% decode at
-                // one thread, +3-5% at two (in-process A/B).
-                int ahead = w.RowBytes < 2048 ? 8 : 0;
-                for (int r = start; r < end; r++)
-                {
-                    if (ahead > 0 && r + ahead < end) CachePrefetch.ToL2(w.Data + (long)(r + ahead) * w.RowBytes, w.RowBytes);
-                    for (int t = 0; t < _gemvTokens; t++)
-                    {
-                        byte* row = w.Data + (long)r * w.RowBytes;
-                        float* xt = _x + (long)t * w.Columns;
-                        // Whether a token's activations could be prepared depends on them alone, not on the batch.
-                        y[(long)t * w.Rows + r] = _halfReady[t] ? RowDot.F16Prepared(row, prepared + (long)t * w.Columns, xt, w.Columns) : RowDot.Dot(GgmlType.F16, row, xt, w.Columns);
-                    }
-                }
-            }
+            else if (_preparedF16 && w.Type == GgmlType.F16) HalfRows(w, y, start, end);
             else
                 // Typed dot products straight from the stored rows. A row stays in cache while its tokens pass.
                 for (int r = start; r < end; r++)
@@ -251,6 +209,62 @@ public sealed unsafe class MatMul : IParallelWork
                         y[(long)t * w.Rows + r] = RowDot.Dot(w.Type, w.Data + (long)r * w.RowBytes, _x + (long)t * w.Columns, w.Columns);
         }
         if (_tokens > _gemvTokens) GemmRows(w, y, start, end);
+    }
+
+    /// <summary>
+    /// F16 rows against the prepared activations. A column-blocked copy is read block by block, each block one
+    /// contiguous stream over the rows, a row's value being the sum of its blocks' partial dots in block order (fixed
+    /// by the matrix, so batch-invariant); otherwise row by row, short rows (the 135M shape's 1152 bytes) requested 8
+    /// ahead as in IntegerRows (+9-13% decode at one thread, +3-5% at two, in-process A/B). A token whose activations
+    /// could not be prepared takes the plain dot; that depends on the token alone, not on the batch.
+    /// </summary>
+    private void HalfRows(in WeightMatrix w, float* y, int start, int end)
+    {
+        float* prepared = HalfReadyBase;
+        int cols = w.Columns, bc = w.BlockColumns;
+        if (w.Blocked == null)
+        {
+            int ahead = w.RowBytes < 2048 ? 8 : 0;
+            for (int r = start; r < end; r++) // a row stays in cache while its tokens pass
+            {
+                if (ahead > 0 && r + ahead < end) PrefetchRows(w, r + ahead, 1);
+                byte* row = w.Data + (long)r * w.RowBytes;
+                for (int t = 0; t < _gemvTokens; t++)
+                    y[(long)t * w.Rows + r] = _halfReady[t]
+                        ? RowDot.F16Prepared(row, prepared + (long)t * cols, _x + (long)t * cols, cols)
+                        : RowDot.Dot(GgmlType.F16, row, _x + (long)t * cols, cols);
+            }
+            return;
+        }
+        for (int t = 0; t < _gemvTokens; t++)
+        {
+            float* xt = _x + (long)t * cols, pt = prepared + (long)t * cols, yt = y + (long)t * w.Rows;
+            if (!_halfReady[t])
+                for (int r = start; r < end; r++) yt[r] = RowDot.Dot(GgmlType.F16, w.Data + (long)r * w.RowBytes, xt, cols);
+            else
+                for (int b = 0; b < cols / bc; b++)
+                {
+                    byte* block = w.Blocked + (long)b * w.Rows * bc * 2;
+                    for (int r = start; r < end; r++)
+                    {
+                        float part = RowDot.F16PreparedBlock(block + (long)r * bc * 2, pt + b * bc, xt + b * bc, bc);
+                        yt[r] = b == 0 ? part : yt[r] + part;
+                    }
+                }
+        }
+    }
+
+    /// <summary>Requests rows [row, row + count) into L2 from wherever the kernels read them: the column-blocked or packed copy, else the stored rows.</summary>
+    private static void PrefetchRows(in WeightMatrix w, int row, long count)
+    {
+        if (w.Blocked != null)
+        {
+            long blockRowBytes = w.BlockColumns * 2L;
+            for (int b = 0; b < w.Columns / w.BlockColumns; b++)
+                CachePrefetch.ToL2(w.Blocked + ((long)b * w.Rows + row) * blockRowBytes, count * blockRowBytes);
+        }
+        else if (w.Packed != null) CachePrefetch.ToL2(w.Packed + (long)row * w.PackedRowBytes, count * w.PackedRowBytes);
+        else CachePrefetch.ToL2(w.Data + (long)row * w.RowBytes, count * w.RowBytes);
     }
 
     private void IntegerRows(in WeightMatrix w, float* y, int start, int end)
@@ -267,11 +281,7 @@ public sealed unsafe class MatMul : IParallelWork
                 byte* row = w.Data + (long)r * w.RowBytes;
                 float* rowScales = w.Scales == null ? null : w.Scales + (long)r * (cols / 32);
                 byte* packed = w.Packed == null ? null : w.Packed + (long)r * w.PackedRowBytes;
-                if (ahead > 0 && r + ahead < end)
-                {
-                    if (packed != null) CachePrefetch.ToL2(packed + ahead * w.PackedRowBytes, w.PackedRowBytes);
-                    else CachePrefetch.ToL2(row + ahead * w.RowBytes, w.RowBytes);
-                }
+                if (ahead > 0 && r + ahead < end) PrefetchRows(w, r + ahead, 1);
                 // One token: the single-token kernels, ~10% faster alone and bit-identical to the multi-token ones.
                 if (groupedQ8 && tokens == 1) y[r] = IntegerDot.DotQ8_0Grouped(row, rowScales, xq, xd, cols, (sbyte*)packed);
                 else if (groupedQ8) IntegerDot.DotQ8_0GroupedTokens(row, rowScales, xq, xn, xd, xds, cols, tokens, y + r, rows, (sbyte*)packed);
@@ -301,12 +311,7 @@ public sealed unsafe class MatMul : IParallelWork
                     // The weights come from memory once per step; ask for the next tile's rows now so they arrive
                     // while this tile multiplies, instead of stalling the dequantizer (it took ~14% of a 32-token
                     // step on the 135M shape, ~8% with this).
-                    if (r + 4 < end)
-                    {
-                        long next = Math.Min(4, end - r - 4);
-                        if (w.Packed != null) CachePrefetch.ToL2(w.Packed + (long)(r + 4) * w.PackedRowBytes, next * w.PackedRowBytes);
-                        else CachePrefetch.ToL2(w.Data + (long)(r + 4) * w.RowBytes, next * w.RowBytes);
-                    }
+                    if (r + 4 < end) PrefetchRows(w, r + 4, Math.Min(4, end - r - 4));
                 }
                 FloatGemm.Tile(rowsBase, n, cols, _x + (long)first * cols, _tokens - first, y + (long)first * rows + r, rows);
             }

@@ -41,7 +41,7 @@ public sealed unsafe class LlamaModel : IDisposable
     private readonly MatMul _matmul;
     private readonly PagedAttention _attention;
     private ActivationBuffers? _buffers;
-    private readonly List<nint> _tables = []; // native block-scale tables and packed payloads of Q8_0/Q4_0 matrices, freed on Dispose
+    private readonly List<nint> _tables = []; // native copies made at load (scale tables, packed payloads, column-blocked F16), freed on Dispose
 
     public LlamaConfig Config { get; }
     public GgufFile File => _file;
@@ -116,13 +116,17 @@ public sealed unsafe class LlamaModel : IDisposable
         }
         catch
         {
-            FreeScaleTables();
+            FreeTables();
             if (_ownsPool) _pool.Dispose();
             throw;
         }
     }
 
-    /// <summary>Gives Q8_0/Q4_0 matrices a float table of their block scales and, for the AVX-512 kernels, a packed copy of their payloads (see <see cref="BlockScales"/>).</summary>
+    /// <summary>
+    /// Gives Q8_0/Q4_0 matrices a float table of their block scales and, for the AVX-512 kernels, a packed copy of
+    /// their payloads (see <see cref="BlockScales"/>); gives long-row F16 matrices a column-blocked copy (see
+    /// <see cref="RowDot.BlockF16"/>).
+    /// </summary>
     private WeightMatrix Tabulate(WeightMatrix w)
     {
         if (w.Type == GgmlType.F16 && RowDot.F16BlockColumns(w.Columns) is int blockColumns and > 0)
@@ -148,7 +152,7 @@ public sealed unsafe class LlamaModel : IDisposable
         return w;
     }
 
-    private void FreeScaleTables()
+    private void FreeTables()
     {
         foreach (nint table in _tables) BlockScales.Free((void*)table);
         _tables.Clear();
@@ -318,7 +322,7 @@ public sealed unsafe class LlamaModel : IDisposable
 
     public void Dispose()
     {
-        FreeScaleTables();
+        FreeTables();
         if (_ownsPool) _pool.Dispose();
         if (_ownsFile) _file.Dispose();
     }

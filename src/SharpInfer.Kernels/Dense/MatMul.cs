@@ -39,9 +39,12 @@ public sealed unsafe class MatMul : IParallelWork
     private sbyte[] _xq = [];
     private float[] _xd = [];
     private int[] _xs = [];
-    private sbyte[] _xqPermuted = []; // [tokens, cols] the same quants in the order DotQ4_0Grouped reads
+    // [tokens, Q4_0Prepared*] the same quants in the order DotQ4_0Grouped reads, their scales and scaled sums
+    private sbyte[] _xqPermuted = [];
+    private float[] _xdPadded = [];
+    private float[] _xsScaled = [];
     private bool _permuted;
-    private sbyte[] _xqNegated = []; // [tokens, cols] -x, and [tokens, cols / 128, 32] spread block scales, for DotQ8_0GroupedTokens
+    private sbyte[] _xqNegated = []; // [tokens, cols] -x, and [tokens, Q8_0SpreadFloats] spread block scales, for DotQ8_0GroupedTokens
     private float[] _xdSpread = [];
     // F16 rows: [tokens, cols] activations prepared for RowDot.F16Prepared, and whether each token's could be.
     private float[] _xHalfReady = [];
@@ -66,8 +69,9 @@ public sealed unsafe class MatMul : IParallelWork
     /// Q4_0 rows made of whole groups of four blocks (columns a multiple of 128) take the int8 path for every token,
     /// prompts included: its unsigned nibbles need no sign fix-up, so four blocks cost about nine instructions a
     /// token, and prompt processing of the 1.1B shape ran 1.23-1.30x faster than the float GEMM (128 tokens, two
-    /// threads, in-process A/B) and 16-sequence decode 1.4x. Rows with a tail of blocks (576 columns) stay on the
-    /// GEMM, where the int8 path measured 0.76x, and so does Q8_0, whose sign fix-up makes it ~0.55x. The choice
+    /// threads, in-process A/B) and 16-sequence decode 1.4x. Rows with a partial last group (576 columns) stay on the
+    /// GEMM, which the int8 path only ties there (0.94-1.0x at 64-128 tokens, one thread), and so does Q8_0, whose
+    /// sign fix-up makes it ~0.55x. The choice
     /// depends on the matrix alone, so a token's values still do not depend on its batch.
     /// </summary>
     private static bool IntegerBeatsGemm(in WeightMatrix w) =>
@@ -139,18 +143,23 @@ public sealed unsafe class MatMul : IParallelWork
                 if (_w[i].Type == GgmlType.Q8_0 && _w[i].Scales != null && IntegerDot.HasGroupedQ4_0) preparedQ8 = true;
             if (preparedQ8)
             {
-                long n = (long)gemvTokens * cols, spread = gemvTokens * (cols / 128) * 32L;
+                int s = IntegerDot.Q8_0SpreadFloats(cols);
+                long n = (long)gemvTokens * cols, spread = (long)gemvTokens * s;
                 if (_xqNegated.Length < n) _xqNegated = GC.AllocateArray<sbyte>(_xq.Length, pinned: true);
                 if (_xdSpread.Length < spread) _xdSpread = GC.AllocateArray<float>((int)Math.Max(spread, 2L * _xdSpread.Length), pinned: true);
-                int s = cols / 128 * 32;
                 for (int t = 0; t < gemvTokens; t++)
                     IntegerDot.PrepareQ8_0Tokens(_xq.AsSpan(t * cols, cols), _xd.AsSpan(t * cols / 32, cols / 32), _xqNegated.AsSpan(t * cols, cols), _xdSpread.AsSpan(t * s, s));
             }
             if (_permuted)
             {
-                long n = (long)gemvTokens * cols;
-                if (_xqPermuted.Length < n) _xqPermuted = GC.AllocateArray<sbyte>(_xq.Length, pinned: true);
-                for (int t = 0; t < gemvTokens; t++) IntegerDot.PermuteForQ4_0(_xq.AsSpan(t * cols, cols), _xqPermuted.AsSpan(t * cols, cols));
+                int pq = IntegerDot.Q4_0PreparedBytes(cols), ps = IntegerDot.Q4_0PreparedScales(cols);
+                if (_xqPermuted.Length < (long)gemvTokens * pq) _xqPermuted = GC.AllocateArray<sbyte>((int)Math.Max((long)gemvTokens * pq, 2L * _xqPermuted.Length), pinned: true);
+                if (_xdPadded.Length < (long)gemvTokens * ps) _xdPadded = GC.AllocateArray<float>((int)Math.Max((long)gemvTokens * ps, 2L * _xdPadded.Length), pinned: true);
+                if (_xsScaled.Length < (long)gemvTokens * ps) _xsScaled = GC.AllocateArray<float>((int)Math.Max((long)gemvTokens * ps, 2L * _xsScaled.Length), pinned: true);
+                int blocks = cols / 32;
+                for (int t = 0; t < gemvTokens; t++)
+                    IntegerDot.PrepareQ4_0(_xq.AsSpan(t * cols, cols), _xd.AsSpan(t * blocks, blocks), _xs.AsSpan(t * blocks, blocks),
+                        _xqPermuted.AsSpan(t * pq, pq), _xdPadded.AsSpan(t * ps, ps), _xsScaled.AsSpan(t * ps, ps));
             }
         }
         _pool.For(_firstItem[_count], this);
@@ -275,18 +284,22 @@ public sealed unsafe class MatMul : IParallelWork
         // Short rows (the 135M shape's ~300-1600 bytes) decode ~8% faster with the rows 8 ahead requested early;
         // long rows stream at full bandwidth through the hardware prefetcher alone (measured: no gain at 1.1B).
         int ahead = w.RowBytes < 2048 ? 8 : 0;
+        // The rows the kernels read: the packed copy when there is one, else the stored blocks.
+        byte* readBase = w.Packed != null ? w.Packed : w.Data;
+        long readBytes = w.Packed != null ? w.PackedRowBytes : w.RowBytes;
         fixed (sbyte* xq = _xq) fixed (sbyte* xp = _xqPermuted) fixed (float* xd = _xd) fixed (int* xs = _xs) fixed (sbyte* xn = _xqNegated) fixed (float* xds = _xdSpread)
+        fixed (float* xdp = _xdPadded) fixed (float* xsc = _xsScaled)
             for (int r = start; r < end; r++)
             {
                 byte* row = w.Data + (long)r * w.RowBytes;
                 float* rowScales = w.Scales == null ? null : w.Scales + (long)r * (cols / 32);
                 byte* packed = w.Packed == null ? null : w.Packed + (long)r * w.PackedRowBytes;
-                if (ahead > 0 && r + ahead < end) PrefetchRows(w, r + ahead, 1);
+                if (ahead > 0 && r + ahead < end) CachePrefetch.ToL2(readBase + (r + ahead) * readBytes, readBytes);
                 // One token: the single-token kernels, ~10% faster alone and bit-identical to the multi-token ones.
                 if (groupedQ8 && tokens == 1) y[r] = IntegerDot.DotQ8_0Grouped(row, rowScales, xq, xd, cols, (sbyte*)packed);
                 else if (groupedQ8) IntegerDot.DotQ8_0GroupedTokens(row, rowScales, xq, xn, xd, xds, cols, tokens, y + r, rows, (sbyte*)packed);
-                else if (groupedQ4 && tokens == 1) y[r] = IntegerDot.DotQ4_0Grouped(row, rowScales, xp, xd, xs, cols, packed);
-                else if (groupedQ4) IntegerDot.DotQ4_0GroupedTokens(row, rowScales, xp, xd, xs, cols, tokens, y + r, rows, packed);
+                else if (groupedQ4 && tokens == 1) y[r] = IntegerDot.DotQ4_0Grouped(row, rowScales, xp, xdp, xsc, cols, packed);
+                else if (groupedQ4) IntegerDot.DotQ4_0GroupedTokens(row, rowScales, xp, xdp, xsc, cols, tokens, y + r, rows, packed);
                 else
                     for (int t = 0; t < tokens; t++)
                         y[(long)t * rows + r] = IntegerDot.Dot(w.Type, row, rowScales, xq + (long)t * cols, xd + (long)t * cols / 32, xs + (long)t * cols / 32, cols);

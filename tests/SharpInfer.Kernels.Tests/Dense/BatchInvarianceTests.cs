@@ -33,31 +33,35 @@ public unsafe class BatchInvarianceTests
             {
                 var q = new sbyte[tokens * n];
                 var negated = new sbyte[tokens * n];
-                var permuted = new sbyte[tokens * n];
+                int pq = IntegerDot.Q4_0PreparedBytes(n), ps = IntegerDot.Q4_0PreparedScales(n);
+                var permuted = new sbyte[tokens * pq];
+                var padded = new float[tokens * ps];
+                var scaledSums = new float[tokens * ps];
                 var d = new float[tokens * blocks];
                 var sums = new int[tokens * blocks];
-                int spreadPerToken = n / 128 * 32;
+                int spreadPerToken = IntegerDot.Q8_0SpreadFloats(n);
                 var spread = new float[Math.Max(1, tokens * spreadPerToken)];
                 for (int t = 0; t < tokens; t++)
                 {
                     var x = QuantizationTests.RandomValues(n, 1000 * tokens + t, 5f);
                     ActivationQuantizer.Quantize(x, q.AsSpan(t * n, n), d.AsSpan(t * blocks, blocks), sums.AsSpan(t * blocks, blocks));
                     IntegerDot.PrepareQ8_0Tokens(q.AsSpan(t * n, n), d.AsSpan(t * blocks, blocks), negated.AsSpan(t * n, n), spread.AsSpan(t * spreadPerToken, spreadPerToken));
-                    IntegerDot.PermuteForQ4_0(q.AsSpan(t * n, n), permuted.AsSpan(t * n, n));
+                    IntegerDot.PrepareQ4_0(q.AsSpan(t * n, n), d.AsSpan(t * blocks, blocks), sums.AsSpan(t * blocks, blocks),
+                        permuted.AsSpan(t * pq, pq), padded.AsSpan(t * ps, ps), scaledSums.AsSpan(t * ps, ps));
                 }
                 var y = new float[tokens * 3];
-                fixed (byte* r = row) fixed (sbyte* qp = q) fixed (sbyte* np = negated) fixed (sbyte* pp = permuted) fixed (float* dp = d) fixed (float* sp = spread) fixed (int* sums0 = sums) fixed (float* yp = y)
+                fixed (byte* r = row) fixed (sbyte* qp = q) fixed (sbyte* np = negated) fixed (sbyte* pp = permuted) fixed (float* dp = d) fixed (float* sp = spread) fixed (float* pd = padded) fixed (float* pcs = scaledSums) fixed (float* yp = y)
                 {
                     float* table = BlockScales.Create(new WeightMatrix(r, type, 1, n));
                     try
                     {
                         if (type == GgmlType.Q8_0) IntegerDot.DotQ8_0GroupedTokens(r, table, qp, np, dp, sp, n, tokens, yp, 3);
-                        else IntegerDot.DotQ4_0GroupedTokens(r, table, pp, dp, sums0, n, tokens, yp, 3);
+                        else IntegerDot.DotQ4_0GroupedTokens(r, table, pp, pd, pcs, n, tokens, yp, 3);
                         for (int t = 0; t < tokens; t++)
                         {
                             float single = type == GgmlType.Q8_0
                                 ? IntegerDot.DotQ8_0Grouped(r, table, qp + t * n, dp + t * blocks, n)
-                                : IntegerDot.DotQ4_0Grouped(r, table, pp + t * n, dp + t * blocks, sums0 + t * blocks, n);
+                                : IntegerDot.DotQ4_0Grouped(r, table, pp + t * pq, pd + t * ps, pcs + t * ps, n);
                             Assert.True(BitConverter.SingleToInt32Bits(single) == BitConverter.SingleToInt32Bits(y[t * 3]),
                                 $"{type} blocks={blocks} tokens={tokens} token {t}: batched {y[t * 3]:R} != single {single:R}");
                         }

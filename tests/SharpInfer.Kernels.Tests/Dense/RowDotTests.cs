@@ -336,16 +336,18 @@ public unsafe class IntegerDotTests
             var row = new byte[GgmlTypeInfo.RowBytes(GgmlType.Q4_0, n)];
             Quantize.Row(GgmlType.Q4_0, w, row);
             var q = new sbyte[n];
-            var permuted = new sbyte[n];
+            var permuted = new sbyte[IntegerDot.Q4_0PreparedBytes(n)];
+            var padded = new float[IntegerDot.Q4_0PreparedScales(n)];
+            var scaledSums = new float[IntegerDot.Q4_0PreparedScales(n)];
             var d = new float[blocks];
             var sums = new int[blocks];
             ActivationQuantizer.Quantize(x, q, d, sums);
-            IntegerDot.PermuteForQ4_0(q, permuted);
+            IntegerDot.PrepareQ4_0(q, d, sums, permuted, padded, scaledSums);
             var wd = new float[n];
             Dequantize.Row(GgmlType.Q4_0, row, wd);
             double exact = 0, magnitude = 0;
             for (int i = 0; i < n; i++) { exact += (double)wd[i] * q[i] * d[i / 32]; magnitude += Math.Abs((double)wd[i] * q[i] * d[i / 32]); }
-            fixed (byte* r = row) fixed (sbyte* pp = permuted) fixed (float* dp = d) fixed (int* sp = sums)
+            fixed (byte* r = row) fixed (sbyte* pp = permuted) fixed (float* dp = padded) fixed (float* sp = scaledSums)
             {
                 float* table = BlockScales.Create(new WeightMatrix(r, GgmlType.Q4_0, 1, n));
                 try
@@ -371,18 +373,28 @@ public unsafe class IntegerDotTests
     }
 
     [Fact]
-    public void PermutationPutsFirstHalvesThenSecondHalvesOfEachGroupOfFour()
+    public void Q4_0PreparationPutsFirstHalvesThenSecondHalvesOfEachGroupOfFourAndPadsThePartialGroup()
     {
-        var natural = Enumerable.Range(0, 160).Select(i => (sbyte)(i - 80)).ToArray(); // 5 blocks: one group + one leftover
-        var permuted = new sbyte[160];
-        IntegerDot.PermuteForQ4_0(natural, permuted);
-        for (int k = 0; k < 4; k++)
+        var natural = Enumerable.Range(0, 160).Select(i => (sbyte)(i - 80)).ToArray(); // 5 blocks: one group + one partial
+        var scales = new float[] { 1, 2, 3, 4, 5 };
+        var sums = new[] { 10, -20, 30, -40, 50 };
+        var permuted = new sbyte[IntegerDot.Q4_0PreparedBytes(160)];
+        var padded = new float[IntegerDot.Q4_0PreparedScales(160)];
+        var scaledSums = new float[IntegerDot.Q4_0PreparedScales(160)];
+        Array.Fill(permuted, (sbyte)99); Array.Fill(padded, 99f); Array.Fill(scaledSums, 99f); // stale values must not survive
+        IntegerDot.PrepareQ4_0(natural, scales, sums, permuted, padded, scaledSums);
+        Assert.Equal(256, permuted.Length);
+        for (int b = 0; b < 5; b++)
             for (int j = 0; j < 16; j++)
             {
-                Assert.Equal(natural[32 * k + j], permuted[16 * k + j]);
-                Assert.Equal(natural[32 * k + 16 + j], permuted[64 + 16 * k + j]);
+                int g = b / 4, k = b % 4;
+                Assert.Equal(natural[32 * b + j], permuted[128 * g + 16 * k + j]);
+                Assert.Equal(natural[32 * b + 16 + j], permuted[128 * g + 64 + 16 * k + j]);
             }
-        Assert.Equal(natural[128..], permuted[128..]);
+        for (int k = 1; k < 4; k++) // the absent blocks of the partial group are zero
+            for (int j = 0; j < 16; j++) { Assert.Equal(0, permuted[128 + 16 * k + j]); Assert.Equal(0, permuted[192 + 16 * k + j]); }
+        Assert.Equal([1f, 2, 3, 4, 5, 0, 0, 0], padded);
+        Assert.Equal([10f, -40, 90, -160, 250, 0, 0, 0], scaledSums);
     }
 
     [Fact]

@@ -382,12 +382,8 @@ public static unsafe class IntegerDot
     /// Requires <see cref="HasGroupedQ4_0"/> and a block-scale table.
     /// </summary>
     /// <param name="nibbles">the row's packed nibbles (<see cref="BlockScales.Pack"/>) or null; the same values either way.</param>
-    public static float DotQ4_0Grouped(byte* row, float* rowScales, sbyte* xPermuted, float* xScales, float* xScaledSums, int n, byte* nibbles = null)
-    {
-        float y;
-        Q4_0GroupedTokens<OneToken>(row, nibbles, rowScales, xPermuted, xScales, xScaledSums, n, &y, 1);
-        return y;
-    }
+    public static float DotQ4_0Grouped(byte* row, float* rowScales, sbyte* xPermuted, float* xScales, float* xScaledSums, int n, byte* nibbles = null) =>
+        Q4_0GroupedTokens<OneToken>(row, nibbles, rowScales, xPermuted, xScales, xScaledSums, n, null, 0);
 
     /// <summary>
     /// One Q4_0 row times several tokens' prepared activations ([tokens, <see cref="Q4_0PreparedBytes"/>] values,
@@ -398,12 +394,12 @@ public static unsafe class IntegerDot
     {
         int t = 0;
         long px = Q4_0PreparedBytes(n), ps = Q4_0PreparedScales(n);
-        for (; t + 4 <= tokens; t += 4) Q4_0GroupedTokens<FourTokens>(row, nibbles, rowScales, xPermuted + t * px, xScales + t * ps, xScaledSums + t * ps, n, y + t * yStride, yStride);
+        for (; t + 4 <= tokens; t += 4) y[t * yStride] = Q4_0GroupedTokens<FourTokens>(row, nibbles, rowScales, xPermuted + t * px, xScales + t * ps, xScaledSums + t * ps, n, y + t * yStride, yStride);
         switch (tokens - t)
         {
-            case 3: Q4_0GroupedTokens<ThreeTokens>(row, nibbles, rowScales, xPermuted + t * px, xScales + t * ps, xScaledSums + t * ps, n, y + t * yStride, yStride); break;
-            case 2: Q4_0GroupedTokens<TwoTokens>(row, nibbles, rowScales, xPermuted + t * px, xScales + t * ps, xScaledSums + t * ps, n, y + t * yStride, yStride); break;
-            case 1: Q4_0GroupedTokens<OneToken>(row, nibbles, rowScales, xPermuted + t * px, xScales + t * ps, xScaledSums + t * ps, n, y + t * yStride, yStride); break;
+            case 3: y[t * yStride] = Q4_0GroupedTokens<ThreeTokens>(row, nibbles, rowScales, xPermuted + t * px, xScales + t * ps, xScaledSums + t * ps, n, y + t * yStride, yStride); break;
+            case 2: y[t * yStride] = Q4_0GroupedTokens<TwoTokens>(row, nibbles, rowScales, xPermuted + t * px, xScales + t * ps, xScaledSums + t * ps, n, y + t * yStride, yStride); break;
+            case 1: y[t * yStride] = Q4_0GroupedTokens<OneToken>(row, nibbles, rowScales, xPermuted + t * px, xScales + t * ps, xScaledSums + t * ps, n, y + t * yStride, yStride); break;
         }
     }
 
@@ -417,7 +413,8 @@ public static unsafe class IntegerDot
         public readonly float Result() => Sum(Products) - 8 * Vector128.Sum(Offsets);
     }
 
-    private static void Q4_0GroupedTokens<TCount>(byte* row, byte* nibbles, float* rowScales, sbyte* x, float* xd, float* xsd, int n, float* y, long yStride) where TCount : struct, ITokenCount
+    /// <summary>Returns the first token's value (in a register: the single-token path stores nothing) and writes the others to y[k * yStride].</summary>
+    private static float Q4_0GroupedTokens<TCount>(byte* row, byte* nibbles, float* rowScales, sbyte* x, float* xd, float* xsd, int n, float* y, long yStride) where TCount : struct, ITokenCount
     {
         int blocks = n / 32, full = blocks / 4, tail = blocks - 4 * full, groups = full + (tail > 0 ? 1 : 0);
         long px = groups * 128L, ps = groups * 4L;
@@ -448,10 +445,10 @@ public static unsafe class IntegerDot
             if (TCount.Value > 2) Q4_0GroupStep(ref acc2, low, high, rowScale4, x + 2 * px + xo, xd + 2 * ps + so, xsd + 2 * ps + so);
             if (TCount.Value > 3) Q4_0GroupStep(ref acc3, low, high, rowScale4, x + 3 * px + xo, xd + 3 * ps + so, xsd + 3 * ps + so);
         }
-        y[0] = acc0.Result();
         if (TCount.Value > 1) y[yStride] = acc1.Result();
         if (TCount.Value > 2) y[2 * yStride] = acc2.Result();
         if (TCount.Value > 3) y[3 * yStride] = acc3.Result();
+        return acc0.Result();
     }
 
     /// <summary>Four Q4_0 blocks of one token: exact int32 sums of q x scaled by d_w * d_x, and d_w (d_x sum x) apart.</summary>

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SharpInfer.Kernels.Dense;
 
@@ -65,6 +66,23 @@ public static unsafe class FloatGemm
             a2 = Vector256.FusedMultiplyAdd(Vector256.Load(w2 + i), u, a2);
             a3 = Vector256.FusedMultiplyAdd(Vector256.Load(w3 + i), u, a3);
         }
+        Store4(a0, a1, a2, a3, y);
+    }
+
+    /// <summary>
+    /// y[0..4) = the lane sums of four accumulators. With AVX, two rounds of horizontal adds and one add of the
+    /// halves: 4 instructions for 4 sums instead of ~12 per sum, in exactly <see cref="Vector256.Sum"/>'s order
+    /// (((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7))), so every path gives a pair the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store4(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3, float* y)
+    {
+        if (Avx.IsSupported)
+        {
+            var h = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
+            (h.GetLower() + h.GetUpper()).Store(y);
+            return;
+        }
         y[0] = Vector256.Sum(a0); y[1] = Vector256.Sum(a1); y[2] = Vector256.Sum(a2); y[3] = Vector256.Sum(a3);
     }
 
@@ -93,12 +111,9 @@ public static unsafe class FloatGemm
             a03 = Vector256.FusedMultiplyAdd(v0, u, a03); a13 = Vector256.FusedMultiplyAdd(v1, u, a13);
             a23 = Vector256.FusedMultiplyAdd(v2, u, a23); a33 = Vector256.FusedMultiplyAdd(v3, u, a33);
         }
-        y[0] = Vector256.Sum(a00); y[1] = Vector256.Sum(a10); y[2] = Vector256.Sum(a20); y[3] = Vector256.Sum(a30);
-        y += yStride;
-        y[0] = Vector256.Sum(a01); y[1] = Vector256.Sum(a11); y[2] = Vector256.Sum(a21); y[3] = Vector256.Sum(a31);
-        y += yStride;
-        y[0] = Vector256.Sum(a02); y[1] = Vector256.Sum(a12); y[2] = Vector256.Sum(a22); y[3] = Vector256.Sum(a32);
-        y += yStride;
-        y[0] = Vector256.Sum(a03); y[1] = Vector256.Sum(a13); y[2] = Vector256.Sum(a23); y[3] = Vector256.Sum(a33);
+        Store4(a00, a10, a20, a30, y);
+        Store4(a01, a11, a21, a31, y + yStride);
+        Store4(a02, a12, a22, a32, y + 2L * yStride);
+        Store4(a03, a13, a23, a33, y + 3L * yStride);
     }
 }

@@ -71,8 +71,8 @@ public sealed unsafe class MatMul : IParallelWork
     /// token, and prompt processing of the 1.1B shape ran 1.23-1.30x faster than the float GEMM (128 tokens, two
     /// threads, in-process A/B) and 16-sequence decode 1.4x. Rows with a partial last group (576 columns) stay on the
     /// GEMM, which the int8 path only ties there (0.94-1.0x at 64-128 tokens, one thread), and so does Q8_0, whose
-    /// sign fix-up makes it ~0.55x. The choice
-    /// depends on the matrix alone, so a token's values still do not depend on its batch.
+    /// sign fix-up makes it ~0.55x. The choice depends on the matrix alone, so a token's values still do not depend
+    /// on its batch.
     /// </summary>
     private static bool IntegerBeatsGemm(in WeightMatrix w) =>
         w.Type == GgmlType.Q4_0 && w.Scales != null && IntegerDot.HasGroupedQ4_0 && w.Columns % 128 == 0;

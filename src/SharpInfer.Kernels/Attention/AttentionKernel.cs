@@ -115,10 +115,25 @@ internal static unsafe class AttentionKernel
                 Scores(qs, s, r0, r1, blockKeys, n, d, pair, aheadKeys, aheadOffset, aheadCount);
                 Softmax(variant, item, group, item.KvHead + h, r0, j0, n, s, m, l, acc, rowStart, rowEnd, live, d);
 
-                // P.V, two live rows at a time so that each V load feeds two rows; the first pair also requests the
-                // rows ahead.
-                int pending = -1;
-                for (int r = r0; r < r1; r++)
+                // P.V, two live rows at a time so that each V load feeds two rows, three first when their count is odd
+                // (GQA 3: one pass over V instead of a pair's and a single row's); the first group also requests the
+                // rows ahead. Each row's operations are the same in every grouping.
+                int pending = -1, start = r0, liveRows = 0;
+                for (int r = r0; r < r1; r++) liveRows += live[r];
+                if (liveRows >= 3 && liveRows % 2 == 1)
+                {
+                    int t0 = start;
+                    while (live[t0] == 0) t0++;
+                    int t1 = t0 + 1;
+                    while (live[t1] == 0) t1++;
+                    int t2 = t1 + 1;
+                    while (live[t2] == 0) t2++;
+                    AttentionSimd.AccumulateWeightedRows3(acc + t0 * d, acc + t1 * d, acc + t2 * d, s + t0 * Bk, s + t1 * Bk, s + t2 * Bk, blockValues, n, d,
+                        aheadValues, aheadOffset, aheadCount);
+                    aheadValues = null;
+                    start = t2 + 1;
+                }
+                for (int r = start; r < r1; r++)
                 {
                     if (live[r] == 0) continue;
                     if (pending < 0) { pending = r; continue; }
@@ -187,6 +202,8 @@ internal static unsafe class AttentionKernel
         // each row's products and reduction do not depend on its neighbours, so a row gets the same bits whatever
         // its place in the tile (batch invariance), and decode items (three rows per KV head with GQA 3) get the
         // vector kernel instead of one dot product per key.
+        // Three rows (a KV head's query heads with GQA 3) take the three-row kernels, the same operations per row
+        // without the repeated fourth.
         int rows = r1 - r4;
         float* a = qs + r4 * d, b = qs + Math.Min(r4 + 1, r1 - 1) * d, c = qs + Math.Min(r4 + 2, r1 - 1) * d, e = qs + (r1 - 1) * d;
         int k = 0;
@@ -194,13 +211,15 @@ internal static unsafe class AttentionKernel
         {
             if (k < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[k] + aheadOffset), rowBytes);
             if (k + 1 < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[k + 1] + aheadOffset), rowBytes);
-            AttentionSimd.Dot4x2(a, b, c, e, (float*)keys[k], (float*)keys[k + 1], d, pair);
+            if (rows == 3) AttentionSimd.Dot3x2(a, b, c, (float*)keys[k], (float*)keys[k + 1], d, pair);
+            else AttentionSimd.Dot4x2(a, b, c, e, (float*)keys[k], (float*)keys[k + 1], d, pair);
             for (int i = 0; i < rows; i++) { s[(r4 + i) * Bk + k] = pair[i]; s[(r4 + i) * Bk + k + 1] = pair[4 + i]; }
         }
         if (k < n)
         {
             if (k < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[k] + aheadOffset), rowBytes);
-            AttentionSimd.Dot4(a, b, c, e, (float*)keys[k], d, pair);
+            if (rows == 3) AttentionSimd.Dot3(a, b, c, (float*)keys[k], d, pair);
+            else AttentionSimd.Dot4(a, b, c, e, (float*)keys[k], d, pair);
             for (int i = 0; i < rows; i++) s[(r4 + i) * Bk + k] = pair[i];
         }
         for (k = n; k < aheadCount; k++) CachePrefetch.ToL2((byte*)(aheadRows[k] + aheadOffset), rowBytes);

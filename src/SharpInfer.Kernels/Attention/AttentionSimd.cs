@@ -86,6 +86,55 @@ internal static unsafe class AttentionSimd
         }
     }
 
+    /// <summary>
+    /// <see cref="Dot4x2"/> for three query rows (the query heads of one KV head with GQA 3): the same operations per
+    /// row, so each row gets the bits it gets in a group of four, with a quarter fewer loads and FMAs.
+    /// </summary>
+    /// <param name="s">[2, 4] out: s[k * 4 + r] = q_r . k_k for r &lt; 3 (s[3] and s[7] are scratch).</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Dot3x2(float* q0, float* q1, float* q2, float* k0, float* k1, int d, float* s)
+    {
+        if (Vector512.IsHardwareAccelerated && Avx.IsSupported)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, b0 = default, b1 = default, b2 = default;
+            int e = 0;
+            for (; e + 16 <= d; e += 16)
+            {
+                var x = Vector512.Load(k0 + e); var y = Vector512.Load(k1 + e);
+                var r0 = Vector512.Load(q0 + e); var r1 = Vector512.Load(q1 + e); var r2 = Vector512.Load(q2 + e);
+                a0 = Vector512.MultiplyAddEstimate(r0, x, a0); a1 = Vector512.MultiplyAddEstimate(r1, x, a1); a2 = Vector512.MultiplyAddEstimate(r2, x, a2);
+                b0 = Vector512.MultiplyAddEstimate(r0, y, b0); b1 = Vector512.MultiplyAddEstimate(r1, y, b1); b2 = Vector512.MultiplyAddEstimate(r2, y, b2);
+            }
+            var fa2 = Fold(a2); var fb2 = Fold(b2);
+            Reduce8(Fold(a0), Fold(a1), fa2, fa2, Fold(b0), Fold(b1), fb2, fb2).Store(s);
+            Tail4x2(q0, q1, q2, q2, k0, k1, e, d, s);
+        }
+        else Dot4x2(q0, q1, q2, q2, k0, k1, d, s);
+    }
+
+    /// <summary><see cref="Dot4"/> for three query rows, with the same per-row operations.</summary>
+    /// <param name="s">[4] out (s[3] is scratch).</param>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Dot3(float* q0, float* q1, float* q2, float* k, int d, float* s)
+    {
+        if (Vector512.IsHardwareAccelerated && Avx.IsSupported)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default;
+            int e = 0;
+            for (; e + 16 <= d; e += 16)
+            {
+                var x = Vector512.Load(k + e);
+                a0 = Vector512.MultiplyAddEstimate(Vector512.Load(q0 + e), x, a0); a1 = Vector512.MultiplyAddEstimate(Vector512.Load(q1 + e), x, a1);
+                a2 = Vector512.MultiplyAddEstimate(Vector512.Load(q2 + e), x, a2);
+            }
+            var f2 = Fold(a2);
+            var h = Reduce4(Fold(a0), Fold(a1), f2, f2);
+            (h.GetLower() + h.GetUpper()).Store(s);
+            for (; e < d; e++) { s[0] += q0[e] * k[e]; s[1] += q1[e] * k[e]; s[2] += q2[e] * k[e]; }
+        }
+        else Dot4(q0, q1, q2, q2, k, d, s);
+    }
+
     /// <summary>The elements past the last full vector (head dims that are not a multiple of the vector width).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Tail4x2(float* q0, float* q1, float* q2, float* q3, float* k0, float* k1, int e, int d, float* s)
@@ -183,13 +232,69 @@ internal static unsafe class AttentionSimd
             }
     }
 
+    /// <summary>
+    /// Three rows of <see cref="AccumulateWeightedRows"/> at once (the live query heads of one KV head with GQA 3): each
+    /// V load feeds three rows, where a pair and a single row load every V row twice. Each row's operations are those
+    /// of <see cref="AccumulateWeightedRows"/>, so its bits do not depend on how rows were grouped.
+    /// </summary>
+    /// <param name="aheadRows">null, or rows aheadRows[0..aheadCount) + aheadOffset to request into L2 during the first pass.</param>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AccumulateWeightedRows3(float* o0, float* o1, float* o2, float* p0, float* p1, float* p2, nint* v, int n, int d,
+        nint* aheadRows = null, nint aheadOffset = 0, int aheadCount = 0)
+    {
+        if (aheadRows == null) aheadCount = 0;
+        if (!Vector512.IsHardwareAccelerated)
+        {
+            AccumulateWeightedRows2(o0, o1, p0, p1, v, n, d, aheadRows, aheadOffset, aheadCount);
+            AccumulateWeightedRows(o2, p2, v, n, d);
+            return;
+        }
+        int e = 0;
+        for (; e + 64 <= d; e += 64)
+        {
+            var a0 = Vector512.Load(o0 + e); var a1 = Vector512.Load(o0 + e + 16); var a2 = Vector512.Load(o0 + e + 32); var a3 = Vector512.Load(o0 + e + 48);
+            var b0 = Vector512.Load(o1 + e); var b1 = Vector512.Load(o1 + e + 16); var b2 = Vector512.Load(o1 + e + 32); var b3 = Vector512.Load(o1 + e + 48);
+            var c0 = Vector512.Load(o2 + e); var c1 = Vector512.Load(o2 + e + 16); var c2 = Vector512.Load(o2 + e + 32); var c3 = Vector512.Load(o2 + e + 48);
+            for (int j = 0; j < n; j++)
+            {
+                if (j < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
+                var w = Vector512.Create(p0[j]); var x = Vector512.Create(p1[j]); var z = Vector512.Create(p2[j]);
+                float* row = (float*)v[j] + e;
+                var v0 = Vector512.Load(row); var v1 = Vector512.Load(row + 16); var v2 = Vector512.Load(row + 32); var v3 = Vector512.Load(row + 48);
+                a0 = Vector512.MultiplyAddEstimate(v0, w, a0); a1 = Vector512.MultiplyAddEstimate(v1, w, a1);
+                a2 = Vector512.MultiplyAddEstimate(v2, w, a2); a3 = Vector512.MultiplyAddEstimate(v3, w, a3);
+                b0 = Vector512.MultiplyAddEstimate(v0, x, b0); b1 = Vector512.MultiplyAddEstimate(v1, x, b1);
+                b2 = Vector512.MultiplyAddEstimate(v2, x, b2); b3 = Vector512.MultiplyAddEstimate(v3, x, b3);
+                c0 = Vector512.MultiplyAddEstimate(v0, z, c0); c1 = Vector512.MultiplyAddEstimate(v1, z, c1);
+                c2 = Vector512.MultiplyAddEstimate(v2, z, c2); c3 = Vector512.MultiplyAddEstimate(v3, z, c3);
+            }
+            a0.Store(o0 + e); a1.Store(o0 + e + 16); a2.Store(o0 + e + 32); a3.Store(o0 + e + 48);
+            b0.Store(o1 + e); b1.Store(o1 + e + 16); b2.Store(o1 + e + 32); b3.Store(o1 + e + 48);
+            c0.Store(o2 + e); c1.Store(o2 + e + 16); c2.Store(o2 + e + 32); c3.Store(o2 + e + 48);
+            for (int j = n; j < aheadCount; j++) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
+            aheadCount = 0; // requested in the first pass
+        }
+        if (e < d)
+        {
+            // d not a multiple of 64: the rest row by row, exactly as AccumulateWeightedRows continues.
+            for (int j = 0; j < aheadCount; j++) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
+            AccumulateWeightedRowsFrom(o0, p0, v, n, d, e);
+            AccumulateWeightedRowsFrom(o1, p1, v, n, d, e);
+            AccumulateWeightedRowsFrom(o2, p2, v, n, d, e);
+        }
+    }
+
     /// <summary>o[0..d) += sum_j p[j] * v[j][0..d): the output row stays in registers across the keys, 64 floats at a time.</summary>
     /// <param name="p">[n] weights.</param>
     /// <param name="v">[n] pointers to value rows of [d].</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void AccumulateWeightedRows(float* o, float* p, nint* v, int n, int d)
+    public static void AccumulateWeightedRows(float* o, float* p, nint* v, int n, int d) => AccumulateWeightedRowsFrom(o, p, v, n, d, 0);
+
+    /// <summary><see cref="AccumulateWeightedRows"/> over elements [start, d), start a multiple of 64 (where a multi-row pass stopped).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AccumulateWeightedRowsFrom(float* o, float* p, nint* v, int n, int d, int start)
     {
-        int e = 0;
+        int e = start;
         if (Vector512.IsHardwareAccelerated)
         {
             for (; e + 64 <= d; e += 64)

@@ -176,111 +176,75 @@ internal static unsafe class AttentionSimd
     /// Two rows of <see cref="AccumulateWeightedRows"/> at once: each V load feeds both rows, and the eight
     /// accumulators are independent FMA chains.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     /// <param name="aheadRows">null, or rows aheadRows[0..aheadCount) + aheadOffset to request into L2 during the first pass.</param>
     public static void AccumulateWeightedRows2(float* o0, float* o1, float* p0, float* p1, nint* v, int n, int d,
-        nint* aheadRows = null, nint aheadOffset = 0, int aheadCount = 0)
-    {
-        if (aheadRows == null) aheadCount = 0;
-        if (!Vector512.IsHardwareAccelerated)
-        {
-            for (int j = 0; j < aheadCount; j++) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
-            AccumulateWeightedRows(o0, p0, v, n, d);
-            AccumulateWeightedRows(o1, p1, v, n, d);
-            return;
-        }
-        int e = 0;
-        for (; e + 64 <= d; e += 64)
-        {
-            var a0 = Vector512.Load(o0 + e); var a1 = Vector512.Load(o0 + e + 16); var a2 = Vector512.Load(o0 + e + 32); var a3 = Vector512.Load(o0 + e + 48);
-            var b0 = Vector512.Load(o1 + e); var b1 = Vector512.Load(o1 + e + 16); var b2 = Vector512.Load(o1 + e + 32); var b3 = Vector512.Load(o1 + e + 48);
-            for (int j = 0; j < n; j++)
-            {
-                // Rows for the next head or block, one per key while this pass computes (see AttentionKernel).
-                if (j < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
-                var w = Vector512.Create(p0[j]); var x = Vector512.Create(p1[j]);
-                float* row = (float*)v[j] + e;
-                var v0 = Vector512.Load(row); var v1 = Vector512.Load(row + 16); var v2 = Vector512.Load(row + 32); var v3 = Vector512.Load(row + 48);
-                a0 = Vector512.MultiplyAddEstimate(v0, w, a0); a1 = Vector512.MultiplyAddEstimate(v1, w, a1);
-                a2 = Vector512.MultiplyAddEstimate(v2, w, a2); a3 = Vector512.MultiplyAddEstimate(v3, w, a3);
-                b0 = Vector512.MultiplyAddEstimate(v0, x, b0); b1 = Vector512.MultiplyAddEstimate(v1, x, b1);
-                b2 = Vector512.MultiplyAddEstimate(v2, x, b2); b3 = Vector512.MultiplyAddEstimate(v3, x, b3);
-            }
-            a0.Store(o0 + e); a1.Store(o0 + e + 16); a2.Store(o0 + e + 32); a3.Store(o0 + e + 48);
-            b0.Store(o1 + e); b1.Store(o1 + e + 16); b2.Store(o1 + e + 32); b3.Store(o1 + e + 48);
-            for (int j = n; j < aheadCount; j++) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
-            aheadCount = 0; // requested in the first pass
-        }
-        for (int j = 0; j < aheadCount; j++) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float)); // d < 64
-        for (; e + 16 <= d; e += 16)
-        {
-            var a = Vector512.Load(o0 + e); var b = Vector512.Load(o1 + e);
-            for (int j = 0; j < n; j++)
-            {
-                var row = Vector512.Load((float*)v[j] + e);
-                a = Vector512.MultiplyAddEstimate(row, Vector512.Create(p0[j]), a);
-                b = Vector512.MultiplyAddEstimate(row, Vector512.Create(p1[j]), b);
-            }
-            a.Store(o0 + e); b.Store(o1 + e);
-        }
-        for (; e < d; e++)
-            for (int j = 0; j < n; j++)
-            {
-                float value = ((float*)v[j])[e];
-                o0[e] = MathF.FusedMultiplyAdd(value, p0[j], o0[e]);
-                o1[e] = MathF.FusedMultiplyAdd(value, p1[j], o1[e]);
-            }
-    }
+        nint* aheadRows = null, nint aheadOffset = 0, int aheadCount = 0) =>
+        WeightedRows<TwoRows>(o0, o1, null, p0, p1, null, v, n, d, aheadRows, aheadOffset, aheadCount);
 
     /// <summary>
     /// Three rows of <see cref="AccumulateWeightedRows"/> at once (the live query heads of one KV head with GQA 3): each
-    /// V load feeds three rows, where a pair and a single row load every V row twice. Each row's operations are those
-    /// of <see cref="AccumulateWeightedRows"/>, so its bits do not depend on how rows were grouped.
+    /// V load feeds three rows, where a pair and a single row load every V row twice.
     /// </summary>
     /// <param name="aheadRows">null, or rows aheadRows[0..aheadCount) + aheadOffset to request into L2 during the first pass.</param>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AccumulateWeightedRows3(float* o0, float* o1, float* o2, float* p0, float* p1, float* p2, nint* v, int n, int d,
-        nint* aheadRows = null, nint aheadOffset = 0, int aheadCount = 0)
+        nint* aheadRows = null, nint aheadOffset = 0, int aheadCount = 0) =>
+        WeightedRows<ThreeRows>(o0, o1, o2, p0, p1, p2, v, n, d, aheadRows, aheadOffset, aheadCount);
+
+    /// <summary>How many rows a multi-row pass handles; a constant after JIT specialisation.</summary>
+    private interface IRowCount { static abstract int Value { get; } }
+    private struct TwoRows : IRowCount { public static int Value => 2; }
+    private struct ThreeRows : IRowCount { public static int Value => 3; }
+
+    /// <summary>
+    /// Two or three rows of <see cref="AccumulateWeightedRows"/> in one pass over V, 64 floats of each at a time in
+    /// registers. Each row's operations are those of <see cref="AccumulateWeightedRows"/>, so its bits do not depend
+    /// on how rows were grouped.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WeightedRows<TRows>(float* o0, float* o1, float* o2, float* p0, float* p1, float* p2, nint* v, int n, int d,
+        nint* aheadRows, nint aheadOffset, int aheadCount) where TRows : struct, IRowCount
     {
         if (aheadRows == null) aheadCount = 0;
-        if (!Vector512.IsHardwareAccelerated)
-        {
-            AccumulateWeightedRows2(o0, o1, p0, p1, v, n, d, aheadRows, aheadOffset, aheadCount);
-            AccumulateWeightedRows(o2, p2, v, n, d);
-            return;
-        }
         int e = 0;
-        for (; e + 64 <= d; e += 64)
-        {
-            var a0 = Vector512.Load(o0 + e); var a1 = Vector512.Load(o0 + e + 16); var a2 = Vector512.Load(o0 + e + 32); var a3 = Vector512.Load(o0 + e + 48);
-            var b0 = Vector512.Load(o1 + e); var b1 = Vector512.Load(o1 + e + 16); var b2 = Vector512.Load(o1 + e + 32); var b3 = Vector512.Load(o1 + e + 48);
-            var c0 = Vector512.Load(o2 + e); var c1 = Vector512.Load(o2 + e + 16); var c2 = Vector512.Load(o2 + e + 32); var c3 = Vector512.Load(o2 + e + 48);
-            for (int j = 0; j < n; j++)
+        if (Vector512.IsHardwareAccelerated)
+            for (; e + 64 <= d; e += 64)
             {
-                if (j < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
-                var w = Vector512.Create(p0[j]); var x = Vector512.Create(p1[j]); var z = Vector512.Create(p2[j]);
-                float* row = (float*)v[j] + e;
-                var v0 = Vector512.Load(row); var v1 = Vector512.Load(row + 16); var v2 = Vector512.Load(row + 32); var v3 = Vector512.Load(row + 48);
-                a0 = Vector512.MultiplyAddEstimate(v0, w, a0); a1 = Vector512.MultiplyAddEstimate(v1, w, a1);
-                a2 = Vector512.MultiplyAddEstimate(v2, w, a2); a3 = Vector512.MultiplyAddEstimate(v3, w, a3);
-                b0 = Vector512.MultiplyAddEstimate(v0, x, b0); b1 = Vector512.MultiplyAddEstimate(v1, x, b1);
-                b2 = Vector512.MultiplyAddEstimate(v2, x, b2); b3 = Vector512.MultiplyAddEstimate(v3, x, b3);
-                c0 = Vector512.MultiplyAddEstimate(v0, z, c0); c1 = Vector512.MultiplyAddEstimate(v1, z, c1);
-                c2 = Vector512.MultiplyAddEstimate(v2, z, c2); c3 = Vector512.MultiplyAddEstimate(v3, z, c3);
+                var a0 = Vector512.Load(o0 + e); var a1 = Vector512.Load(o0 + e + 16); var a2 = Vector512.Load(o0 + e + 32); var a3 = Vector512.Load(o0 + e + 48);
+                var b0 = Vector512.Load(o1 + e); var b1 = Vector512.Load(o1 + e + 16); var b2 = Vector512.Load(o1 + e + 32); var b3 = Vector512.Load(o1 + e + 48);
+                Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+                if (TRows.Value > 2) { c0 = Vector512.Load(o2 + e); c1 = Vector512.Load(o2 + e + 16); c2 = Vector512.Load(o2 + e + 32); c3 = Vector512.Load(o2 + e + 48); }
+                for (int j = 0; j < n; j++)
+                {
+                    // Rows for the next head or block, one per key while this pass computes (see AttentionKernel).
+                    if (j < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
+                    float* row = (float*)v[j] + e;
+                    var v0 = Vector512.Load(row); var v1 = Vector512.Load(row + 16); var v2 = Vector512.Load(row + 32); var v3 = Vector512.Load(row + 48);
+                    var w = Vector512.Create(p0[j]);
+                    a0 = Vector512.MultiplyAddEstimate(v0, w, a0); a1 = Vector512.MultiplyAddEstimate(v1, w, a1);
+                    a2 = Vector512.MultiplyAddEstimate(v2, w, a2); a3 = Vector512.MultiplyAddEstimate(v3, w, a3);
+                    var x = Vector512.Create(p1[j]);
+                    b0 = Vector512.MultiplyAddEstimate(v0, x, b0); b1 = Vector512.MultiplyAddEstimate(v1, x, b1);
+                    b2 = Vector512.MultiplyAddEstimate(v2, x, b2); b3 = Vector512.MultiplyAddEstimate(v3, x, b3);
+                    if (TRows.Value > 2)
+                    {
+                        var z = Vector512.Create(p2[j]);
+                        c0 = Vector512.MultiplyAddEstimate(v0, z, c0); c1 = Vector512.MultiplyAddEstimate(v1, z, c1);
+                        c2 = Vector512.MultiplyAddEstimate(v2, z, c2); c3 = Vector512.MultiplyAddEstimate(v3, z, c3);
+                    }
+                }
+                a0.Store(o0 + e); a1.Store(o0 + e + 16); a2.Store(o0 + e + 32); a3.Store(o0 + e + 48);
+                b0.Store(o1 + e); b1.Store(o1 + e + 16); b2.Store(o1 + e + 32); b3.Store(o1 + e + 48);
+                if (TRows.Value > 2) { c0.Store(o2 + e); c1.Store(o2 + e + 16); c2.Store(o2 + e + 32); c3.Store(o2 + e + 48); }
+                for (int j = n; j < aheadCount; j++) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
+                aheadCount = 0; // requested in the first pass
             }
-            a0.Store(o0 + e); a1.Store(o0 + e + 16); a2.Store(o0 + e + 32); a3.Store(o0 + e + 48);
-            b0.Store(o1 + e); b1.Store(o1 + e + 16); b2.Store(o1 + e + 32); b3.Store(o1 + e + 48);
-            c0.Store(o2 + e); c1.Store(o2 + e + 16); c2.Store(o2 + e + 32); c3.Store(o2 + e + 48);
-            for (int j = n; j < aheadCount; j++) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
-            aheadCount = 0; // requested in the first pass
-        }
         if (e < d)
         {
-            // d not a multiple of 64: the rest row by row, exactly as AccumulateWeightedRows continues.
+            // The rest (d not a multiple of 64, or no 512-bit vectors) row by row, exactly as AccumulateWeightedRows goes on.
             for (int j = 0; j < aheadCount; j++) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
             AccumulateWeightedRowsFrom(o0, p0, v, n, d, e);
             AccumulateWeightedRowsFrom(o1, p1, v, n, d, e);
-            AccumulateWeightedRowsFrom(o2, p2, v, n, d, e);
+            if (TRows.Value > 2) AccumulateWeightedRowsFrom(o2, p2, v, n, d, e);
         }
     }
 

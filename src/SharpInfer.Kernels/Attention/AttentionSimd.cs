@@ -22,22 +22,7 @@ internal static unsafe class AttentionSimd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Dot4x2(float* q0, float* q1, float* q2, float* q3, float* k0, float* k1, int d, float* s)
     {
-        if (Vector512.IsHardwareAccelerated && Avx.IsSupported)
-        {
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
-            int e = 0;
-            for (; e + 16 <= d; e += 16)
-            {
-                var x = Vector512.Load(k0 + e); var y = Vector512.Load(k1 + e);
-                var r0 = Vector512.Load(q0 + e); var r1 = Vector512.Load(q1 + e); var r2 = Vector512.Load(q2 + e); var r3 = Vector512.Load(q3 + e);
-                a0 = Vector512.MultiplyAddEstimate(r0, x, a0); a1 = Vector512.MultiplyAddEstimate(r1, x, a1);
-                a2 = Vector512.MultiplyAddEstimate(r2, x, a2); a3 = Vector512.MultiplyAddEstimate(r3, x, a3);
-                b0 = Vector512.MultiplyAddEstimate(r0, y, b0); b1 = Vector512.MultiplyAddEstimate(r1, y, b1);
-                b2 = Vector512.MultiplyAddEstimate(r2, y, b2); b3 = Vector512.MultiplyAddEstimate(r3, y, b3);
-            }
-            Reduce8(Fold(a0), Fold(a1), Fold(a2), Fold(a3), Fold(b0), Fold(b1), Fold(b2), Fold(b3)).Store(s);
-            Tail4x2(q0, q1, q2, q3, k0, k1, e, d, s);
-        }
+        if (Vector512.IsHardwareAccelerated && Avx.IsSupported) Dot512x2<FourRows>(q0, q1, q2, q3, k0, k1, d, s);
         else if (Avx.IsSupported)
         {
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
@@ -66,20 +51,7 @@ internal static unsafe class AttentionSimd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Dot4(float* q0, float* q1, float* q2, float* q3, float* k, int d, float* s)
     {
-        if (Vector512.IsHardwareAccelerated && Avx.IsSupported)
-        {
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            int e = 0;
-            for (; e + 16 <= d; e += 16)
-            {
-                var x = Vector512.Load(k + e);
-                a0 = Vector512.MultiplyAddEstimate(Vector512.Load(q0 + e), x, a0); a1 = Vector512.MultiplyAddEstimate(Vector512.Load(q1 + e), x, a1);
-                a2 = Vector512.MultiplyAddEstimate(Vector512.Load(q2 + e), x, a2); a3 = Vector512.MultiplyAddEstimate(Vector512.Load(q3 + e), x, a3);
-            }
-            var h = Reduce4(Fold(a0), Fold(a1), Fold(a2), Fold(a3));
-            (h.GetLower() + h.GetUpper()).Store(s);
-            for (; e < d; e++) { s[0] += q0[e] * k[e]; s[1] += q1[e] * k[e]; s[2] += q2[e] * k[e]; s[3] += q3[e] * k[e]; }
-        }
+        if (Vector512.IsHardwareAccelerated && Avx.IsSupported) Dot512x1<FourRows>(q0, q1, q2, q3, k, d, s);
         else
         {
             s[0] = Dot(q0, k, d); s[1] = Dot(q1, k, d); s[2] = Dot(q2, k, d); s[3] = Dot(q3, k, d);
@@ -94,21 +66,7 @@ internal static unsafe class AttentionSimd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Dot3x2(float* q0, float* q1, float* q2, float* k0, float* k1, int d, float* s)
     {
-        if (Vector512.IsHardwareAccelerated && Avx.IsSupported)
-        {
-            Vector512<float> a0 = default, a1 = default, a2 = default, b0 = default, b1 = default, b2 = default;
-            int e = 0;
-            for (; e + 16 <= d; e += 16)
-            {
-                var x = Vector512.Load(k0 + e); var y = Vector512.Load(k1 + e);
-                var r0 = Vector512.Load(q0 + e); var r1 = Vector512.Load(q1 + e); var r2 = Vector512.Load(q2 + e);
-                a0 = Vector512.MultiplyAddEstimate(r0, x, a0); a1 = Vector512.MultiplyAddEstimate(r1, x, a1); a2 = Vector512.MultiplyAddEstimate(r2, x, a2);
-                b0 = Vector512.MultiplyAddEstimate(r0, y, b0); b1 = Vector512.MultiplyAddEstimate(r1, y, b1); b2 = Vector512.MultiplyAddEstimate(r2, y, b2);
-            }
-            var fa2 = Fold(a2); var fb2 = Fold(b2);
-            Reduce8(Fold(a0), Fold(a1), fa2, fa2, Fold(b0), Fold(b1), fb2, fb2).Store(s);
-            Tail4x2(q0, q1, q2, q2, k0, k1, e, d, s);
-        }
+        if (Vector512.IsHardwareAccelerated && Avx.IsSupported) Dot512x2<ThreeRows>(q0, q1, q2, q2, k0, k1, d, s);
         else Dot4x2(q0, q1, q2, q2, k0, k1, d, s);
     }
 
@@ -117,22 +75,54 @@ internal static unsafe class AttentionSimd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Dot3(float* q0, float* q1, float* q2, float* k, int d, float* s)
     {
-        if (Vector512.IsHardwareAccelerated && Avx.IsSupported)
-        {
-            Vector512<float> a0 = default, a1 = default, a2 = default;
-            int e = 0;
-            for (; e + 16 <= d; e += 16)
-            {
-                var x = Vector512.Load(k + e);
-                a0 = Vector512.MultiplyAddEstimate(Vector512.Load(q0 + e), x, a0); a1 = Vector512.MultiplyAddEstimate(Vector512.Load(q1 + e), x, a1);
-                a2 = Vector512.MultiplyAddEstimate(Vector512.Load(q2 + e), x, a2);
-            }
-            var f2 = Fold(a2);
-            var h = Reduce4(Fold(a0), Fold(a1), f2, f2);
-            (h.GetLower() + h.GetUpper()).Store(s);
-            for (; e < d; e++) { s[0] += q0[e] * k[e]; s[1] += q1[e] * k[e]; s[2] += q2[e] * k[e]; }
-        }
+        if (Vector512.IsHardwareAccelerated && Avx.IsSupported) Dot512x1<ThreeRows>(q0, q1, q2, q2, k, d, s);
         else Dot4(q0, q1, q2, q2, k, d, s);
+    }
+
+    /// <summary>
+    /// The 512-bit body of <see cref="Dot4x2"/> and <see cref="Dot3x2"/>: one FMA chain per (row, key), 16 floats at a
+    /// time, one joint reduction. With three rows the fourth is neither loaded nor multiplied (q3 must be q2: the
+    /// reduction and the tail repeat row 2 in its place).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot512x2<TRows>(float* q0, float* q1, float* q2, float* q3, float* k0, float* k1, int d, float* s) where TRows : struct, IRowCount
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+        int e = 0;
+        for (; e + 16 <= d; e += 16)
+        {
+            var x = Vector512.Load(k0 + e); var y = Vector512.Load(k1 + e);
+            var r0 = Vector512.Load(q0 + e); var r1 = Vector512.Load(q1 + e); var r2 = Vector512.Load(q2 + e);
+            a0 = Vector512.MultiplyAddEstimate(r0, x, a0); a1 = Vector512.MultiplyAddEstimate(r1, x, a1); a2 = Vector512.MultiplyAddEstimate(r2, x, a2);
+            b0 = Vector512.MultiplyAddEstimate(r0, y, b0); b1 = Vector512.MultiplyAddEstimate(r1, y, b1); b2 = Vector512.MultiplyAddEstimate(r2, y, b2);
+            if (TRows.Value > 3)
+            {
+                var r3 = Vector512.Load(q3 + e);
+                a3 = Vector512.MultiplyAddEstimate(r3, x, a3); b3 = Vector512.MultiplyAddEstimate(r3, y, b3);
+            }
+        }
+        var fa2 = Fold(a2); var fb2 = Fold(b2);
+        Reduce8(Fold(a0), Fold(a1), fa2, TRows.Value > 3 ? Fold(a3) : fa2, Fold(b0), Fold(b1), fb2, TRows.Value > 3 ? Fold(b3) : fb2).Store(s);
+        Tail4x2(q0, q1, q2, q3, k0, k1, e, d, s);
+    }
+
+    /// <summary>The 512-bit body of <see cref="Dot4"/> and <see cref="Dot3"/> (q3 must be q2 with three rows).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot512x1<TRows>(float* q0, float* q1, float* q2, float* q3, float* k, int d, float* s) where TRows : struct, IRowCount
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int e = 0;
+        for (; e + 16 <= d; e += 16)
+        {
+            var x = Vector512.Load(k + e);
+            a0 = Vector512.MultiplyAddEstimate(Vector512.Load(q0 + e), x, a0); a1 = Vector512.MultiplyAddEstimate(Vector512.Load(q1 + e), x, a1);
+            a2 = Vector512.MultiplyAddEstimate(Vector512.Load(q2 + e), x, a2);
+            if (TRows.Value > 3) a3 = Vector512.MultiplyAddEstimate(Vector512.Load(q3 + e), x, a3);
+        }
+        var f2 = Fold(a2);
+        var h = Reduce4(Fold(a0), Fold(a1), f2, TRows.Value > 3 ? Fold(a3) : f2);
+        (h.GetLower() + h.GetUpper()).Store(s);
+        for (; e < d; e++) { s[0] += q0[e] * k[e]; s[1] += q1[e] * k[e]; s[2] += q2[e] * k[e]; s[3] += q3[e] * k[e]; }
     }
 
     /// <summary>The elements past the last full vector (head dims that are not a multiple of the vector width).</summary>
@@ -194,6 +184,7 @@ internal static unsafe class AttentionSimd
     private interface IRowCount { static abstract int Value { get; } }
     private struct TwoRows : IRowCount { public static int Value => 2; }
     private struct ThreeRows : IRowCount { public static int Value => 3; }
+    private struct FourRows : IRowCount { public static int Value => 4; }
 
     /// <summary>
     /// Two or three rows of <see cref="AccumulateWeightedRows"/> in one pass over V, 64 floats of each at a time in

@@ -239,13 +239,13 @@ public static unsafe class IntegerDot
 
     /// <summary>
     /// One Q8_0 row times several tokens' int8 activations: y[t * yStride] for t &lt; tokens. Activations are
-    /// [tokens, n] values, negated values and [tokens, n / 32] scales, with [tokens, <see cref="Q8_0SpreadFloats"/>]
-    /// spread scales (<see cref="PrepareQ8_0Tokens"/>). The row is loaded and unpacked once per four tokens
+    /// [tokens, n] values and negated values, with [tokens, <see cref="Q8_0SpreadFloats"/>] spread block scales
+    /// (<see cref="PrepareQ8_0Tokens"/>). The row is loaded and unpacked once per four tokens
     /// (batched decode). Each token's value is bitwise the one <see cref="DotQ8_0Grouped"/> gives: the same exact
     /// int32 block sums, the same products d_w * d_x, the same accumulation order. So a token's result never depends
     /// on the batch.
     /// </summary>
-    public static void DotQ8_0GroupedTokens(byte* row, float* rowScales, sbyte* xq, sbyte* xqNegated, float* xd, float* xdSpread, int n, int tokens, float* y, long yStride, sbyte* quants = null)
+    public static void DotQ8_0GroupedTokens(byte* row, float* rowScales, sbyte* xq, sbyte* xqNegated, float* xdSpread, int n, int tokens, float* y, long yStride, sbyte* quants = null)
     {
         int t = 0;
         long spread = Q8_0SpreadFloats(n);
@@ -416,8 +416,8 @@ public static unsafe class IntegerDot
     /// <summary>Returns the first token's value (in a register: the single-token path stores nothing) and writes the others to y[k * yStride].</summary>
     private static float Q4_0GroupedTokens<TCount>(byte* row, byte* nibbles, float* rowScales, sbyte* x, float* xd, float* xsd, int n, float* y, long yStride) where TCount : struct, ITokenCount
     {
-        int blocks = n / 32, full = blocks / 4, tail = blocks - 4 * full, groups = full + (tail > 0 ? 1 : 0);
-        long px = groups * 128L, ps = groups * 4L;
+        int blocks = n / 32, full = blocks / 4, tail = blocks - 4 * full;
+        long px = Q4_0PreparedBytes(n), ps = Q4_0PreparedScales(n);
         Q4_0Accumulator acc0 = default, acc1 = default, acc2 = default, acc3 = default;
         var mask = Vector512.Create((byte)0x0F);
         for (int g = 0; g < full; g++)

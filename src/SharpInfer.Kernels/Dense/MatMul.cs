@@ -297,7 +297,7 @@ public sealed unsafe class MatMul : IParallelWork
                 if (ahead > 0 && r + ahead < end) CachePrefetch.ToL2(readBase + (r + ahead) * readBytes, readBytes);
                 // One token: the single-token kernels, ~10% faster alone and bit-identical to the multi-token ones.
                 if (groupedQ8 && tokens == 1) y[r] = IntegerDot.DotQ8_0Grouped(row, rowScales, xq, xd, cols, (sbyte*)packed);
-                else if (groupedQ8) IntegerDot.DotQ8_0GroupedTokens(row, rowScales, xq, xn, xd, xds, cols, tokens, y + r, rows, (sbyte*)packed);
+                else if (groupedQ8) IntegerDot.DotQ8_0GroupedTokens(row, rowScales, xq, xn, xds, cols, tokens, y + r, rows, (sbyte*)packed);
                 else if (groupedQ4 && tokens == 1) y[r] = IntegerDot.DotQ4_0Grouped(row, rowScales, xp, xdp, xsc, cols, packed);
                 else if (groupedQ4) IntegerDot.DotQ4_0GroupedTokens(row, rowScales, xp, xdp, xsc, cols, tokens, y + r, rows, packed);
                 else

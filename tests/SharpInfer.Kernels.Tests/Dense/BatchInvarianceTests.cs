@@ -55,7 +55,7 @@ public unsafe class BatchInvarianceTests
                     float* table = BlockScales.Create(new WeightMatrix(r, type, 1, n));
                     try
                     {
-                        if (type == GgmlType.Q8_0) IntegerDot.DotQ8_0GroupedTokens(r, table, qp, np, dp, sp, n, tokens, yp, 3);
+                        if (type == GgmlType.Q8_0) IntegerDot.DotQ8_0GroupedTokens(r, table, qp, np, sp, n, tokens, yp, 3);
                         else IntegerDot.DotQ4_0GroupedTokens(r, table, pp, pd, pcs, n, tokens, yp, 3);
                         for (int t = 0; t < tokens; t++)
                         {

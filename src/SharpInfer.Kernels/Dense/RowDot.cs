@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using SharpInfer.Kernels.Quantization;
 
 namespace SharpInfer.Kernels.Dense;
@@ -71,8 +72,22 @@ public static unsafe class RowDot
     {
         float largest = TensorPrimitives.MaxMagnitude(new ReadOnlySpan<float>(x, n));
         if (!(largest < 1.1805916e21f)) return false; // also false for NaN
-        int whole = n / 32 * 32;
-        for (int c = 0; c < whole; c += 32)
+        int whole = n / 32 * 32, c = 0;
+        if (Avx512F.IsSupported)
+        {
+            // Two-source permutes pick the even and the odd values of a chunk: 6 instructions instead of 64 scalar ones.
+            var evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            var odds = evens + Vector512<int>.One;
+            var scale = Vector512.Create(TwoTo56);
+            for (; c < whole; c += 32)
+            {
+                var low = Vector512.Load(x + c);
+                var high = Vector512.Load(x + c + 16);
+                (Avx512F.PermuteVar16x32x2(low, evens, high) * scale).Store(prepared + c);
+                (Avx512F.PermuteVar16x32x2(low, odds, high) * scale).Store(prepared + c + 16);
+            }
+        }
+        for (; c < whole; c += 32)
             for (int j = 0; j < 16; j++)
             {
                 prepared[c + j] = x[c + 2 * j] * TwoTo56;

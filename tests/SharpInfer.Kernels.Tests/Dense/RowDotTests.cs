@@ -97,6 +97,22 @@ public unsafe class RowDotTests
     }
 
     [Fact]
+    public void PreparedF16ActivationsHoldEachChunksEvenThenOddValuesScaledBy2To56()
+    {
+        const int n = 32 * 3 + 7;
+        var x = QuantizationTests.RandomValues(n, 77);
+        var prepared = new float[n];
+        fixed (float* xp = x) fixed (float* pp = prepared) Assert.True(RowDot.PrepareF16(xp, pp, n));
+        for (int c = 0; c + 32 <= n; c += 32)
+            for (int j = 0; j < 16; j++)
+            {
+                Assert.Equal(x[c + 2 * j] * 72057594037927936f, prepared[c + j]);
+                Assert.Equal(x[c + 2 * j + 1] * 72057594037927936f, prepared[c + 16 + j]);
+            }
+        for (int i = n / 32 * 32; i < n; i++) Assert.Equal(x[i], prepared[i]);
+    }
+
+    [Fact]
     public void PreparedF16DotMatchesTheFloat64ReferenceAtEveryLength()
     {
         if (!RowDot.HasPreparedF16) return; // needs AVX-512 (the reference machine has it); elsewhere F16 rows take RowDot.Dot, tested above

@@ -101,6 +101,9 @@ public sealed class BatchingServingEngine : IServingEngine
     private int _waiting, _runningCount;
     private volatile bool _draining;
     private float[] _logits = [];
+    // One step's batch and its model inputs, reused from step to step: a step allocates nothing once they have grown.
+    private readonly List<Sequence> _batch = [], _prompts = [];
+    private int[] _qoIndptr = new int[1], _indptr = new int[1], _lastPageLength = [], _tokens = [], _indices = [];
     private Exception? _fault;
 
     public ITokenizer Tokenizer { get; }
@@ -317,7 +320,8 @@ public sealed class BatchingServingEngine : IServingEngine
     private bool Step()
     {
         int budget = _options.MaxBatchTokens;
-        var batch = new List<Sequence>(_running.Count + 8);
+        var batch = _batch;
+        batch.Clear();
 
         // 1. Decode: every running request whose prompt is done adds its one pending token. Pages first; when they
         // run out, the youngest running requests are preempted (recomputed later).
@@ -357,7 +361,13 @@ public sealed class BatchingServingEngine : IServingEngine
         if (batch.Count == 0) return false;
         // Single-token entries first (decodes, one-token prompts): the model gives the leading ones the
         // matrix-vector arithmetic, and a request must get the same arithmetic whatever else is in the step.
-        if (batch.Any(b => b.Chunk > 1)) batch = [.. batch.Where(b => b.Chunk == 1), .. batch.Where(b => b.Chunk > 1)];
+        _prompts.Clear();
+        int singles = 0;
+        for (int i = 0; i < batch.Count; i++)
+            if (batch[i].Chunk == 1) batch[singles++] = batch[i];
+            else _prompts.Add(batch[i]);
+        batch.RemoveRange(singles, batch.Count - singles);
+        batch.AddRange(_prompts);
         RunBatch(batch);
         return true;
     }
@@ -501,9 +511,9 @@ public sealed class BatchingServingEngine : IServingEngine
     private void RunBatch(List<Sequence> batch)
     {
         int n = batch.Count, total = 0;
-        var qoIndptr = new int[n + 1];
-        var indptr = new int[n + 1];
-        var last = new int[n];
+        var qoIndptr = Grow(ref _qoIndptr, n + 1);
+        var indptr = Grow(ref _indptr, n + 1);
+        var last = Grow(ref _lastPageLength, n);
         int pageCount = 0;
         for (int i = 0; i < n; i++)
         {
@@ -513,8 +523,8 @@ public sealed class BatchingServingEngine : IServingEngine
             pageCount += _pool.PagesFor(s.Computed + s.Chunk);
             indptr[i + 1] = pageCount;
         }
-        var tokens = new int[total];
-        var indices = new int[pageCount];
+        var tokens = Grow(ref _tokens, total);
+        var indices = Grow(ref _indices, pageCount);
         for (int i = 0; i < n; i++)
         {
             var s = batch[i];
@@ -527,7 +537,7 @@ public sealed class BatchingServingEngine : IServingEngine
         // Sized once for MaxRunning rows: growing it row by row reallocated a large-object-heap array (192 KiB a row
         // at vocab 49152) at almost every step while a batch filled, ~800 KiB of garbage a step.
         if (_logits.Length < n * vocab) _logits = GC.AllocateUninitializedArray<float>(Math.Max(n, _options.MaxRunning) * vocab);
-        _model.Forward(tokens, qoIndptr, new PageTable(indptr, indices, last, _options.PageSize), _pool.Cache, _logits);
+        _model.Forward(tokens.AsSpan(0, total), qoIndptr, new PageTable(indptr, indices, last, _options.PageSize, n), _pool.Cache, _logits);
         lock (_stats) _steps++;
 
         for (int i = 0; i < n; i++)
@@ -571,6 +581,9 @@ public sealed class BatchingServingEngine : IServingEngine
             }
         }
     }
+
+    /// <summary>The array in <paramref name="field"/>, replaced by a larger one (room to grow) when shorter than <paramref name="length"/>.</summary>
+    private static int[] Grow(ref int[] field, int length) => field.Length >= length ? field : field = new int[Math.Max(length, 2 * field.Length)];
 
     private void Complete(Sequence s, FinishReason reason)
     {

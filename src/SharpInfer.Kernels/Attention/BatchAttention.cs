@@ -102,7 +102,7 @@ public sealed unsafe class BatchAttention
     /// Plans one engine step; every layer's <see cref="Run{TVariant}"/> reuses it. The arrays are kept, not copied:
     /// do not change them before the step is done.
     /// </summary>
-    /// <param name="qoIndptr">[B + 1] offsets of each request's queries in the packed [nnz, Hq, D] query tensor.</param>
+    /// <param name="qoIndptr">[B + 1] offsets of each request's queries in the packed [nnz, Hq, D] query tensor (entries past B are not read).</param>
     /// <param name="table">the requests' pages; request b has table.KvLength(b) keys.</param>
     public void Plan(int[] qoIndptr, PageTable table, int numQoHeads, int numKvHeads, int headDim, AttentionPlanOptions? options = null)
     {
@@ -110,7 +110,7 @@ public sealed unsafe class BatchAttention
         ArgumentNullException.ThrowIfNull(table);
         options ??= AttentionPlanOptions.Default;
         int batch = table.BatchSize;
-        if (qoIndptr.Length != batch + 1) throw new ArgumentException($"qo_indptr has {qoIndptr.Length} entries, the page table {batch} requests");
+        if (!table.FitsQoIndptr(qoIndptr)) throw new ArgumentException($"qo_indptr has {qoIndptr.Length} entries, the page table {batch} requests");
         if (qoIndptr[0] != 0) throw new ArgumentException($"qo_indptr starts at {qoIndptr[0]}, not 0");
         for (int b = 0; b < batch; b++)
             if (qoIndptr[b + 1] < qoIndptr[b]) throw new ArgumentException($"qo_indptr decreases at request {b}");

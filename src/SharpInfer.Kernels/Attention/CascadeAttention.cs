@@ -38,9 +38,9 @@ public sealed unsafe class CascadeAttention
             if (qoIndptr[b + 1] - qoIndptr[b] > unique.KvLength(b))
                 throw new ArgumentException($"request {b} has {qoIndptr[b + 1] - qoIndptr[b]} queries but {unique.KvLength(b)} own keys: its queries must lie after the shared prefix");
         _unique.Plan(qoIndptr, unique, numQoHeads, numKvHeads, headDim, options);
-        _sharedIndptr[1] = qoIndptr[^1];
+        _sharedIndptr[1] = qoIndptr[unique.BatchSize];
         _shared.Plan(_sharedIndptr, sharedPrefix, numQoHeads, numKvHeads, headDim, options);
-        _rows = qoIndptr[^1] * numQoHeads; _headDim = headDim;
+        _rows = qoIndptr[unique.BatchSize] * numQoHeads; _headDim = headDim;
         if (_sharedLse.Length < _rows)
         {
             _sharedO = GC.AllocateUninitializedArray<float>((int)Math.Min(int.MaxValue, (long)_rows * headDim * 3 / 2), pinned: true);

@@ -32,7 +32,7 @@ public sealed unsafe class PagedAttention
     /// <param name="qoIndptr">[B + 1] offsets of each request's queries in the packed query tensor.</param>
     public void Plan(int[] qoIndptr, PageTable table, int queryHeads)
     {
-        if (qoIndptr.Length != table.BatchSize + 1) throw new ArgumentException("qo_indptr and the page table disagree on the batch size");
+        if (!table.FitsQoIndptr(qoIndptr)) throw new ArgumentException("qo_indptr and the page table disagree on the batch size");
         for (int b = 0; b < table.BatchSize; b++)
             if (qoIndptr[b + 1] - qoIndptr[b] > table.KvLength(b)) throw new ArgumentException($"request {b} has {qoIndptr[b + 1] - qoIndptr[b]} queries but only {table.KvLength(b)} keys");
         _qoIndptr = qoIndptr; _table = table; _queryHeads = queryHeads;

@@ -195,12 +195,12 @@ public sealed unsafe class LlamaModel : IDisposable
     /// new tokens take the last qoLen positions of its KV length. Their K/V are written into the cache.
     /// </summary>
     /// <param name="tokens">[nnz] new token ids of all requests, packed.</param>
-    /// <param name="qoIndptr">[B + 1] offsets of each request's tokens in <paramref name="tokens"/>.</param>
+    /// <param name="qoIndptr">[B + 1] offsets of each request's tokens in <paramref name="tokens"/> (entries past B are not read).</param>
     /// <param name="logits">[B, vocab] logits of each request's last token, or [nnz, vocab] when <paramref name="allTokens"/>.</param>
     public void Forward(ReadOnlySpan<int> tokens, int[] qoIndptr, PageTable table, PagedKvCache cache, Span<float> logits, bool allTokens = false)
     {
         int batch = table.BatchSize;
-        if (qoIndptr.Length != batch + 1 || qoIndptr[^1] != tokens.Length) throw new ArgumentException("qo_indptr does not match the tokens");
+        if (!table.FitsQoIndptr(qoIndptr) || qoIndptr[batch] != tokens.Length) throw new ArgumentException("qo_indptr does not match the tokens");
         int vocab = Config.VocabSize;
         if (logits.Length < (allTokens ? tokens.Length : batch) * vocab) throw new ArgumentException("logits buffer too small");
         foreach (int t in tokens)

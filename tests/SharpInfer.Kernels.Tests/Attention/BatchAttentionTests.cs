@@ -39,6 +39,29 @@ public unsafe class BatchAttentionTests
     }
 
     [Fact]
+    public void ArraysLongerThanTheBatchGiveTheSameResultWithAnExplicitBatchSize()
+    {
+        // An engine reuses arrays sized for its largest batch: the entries past B hold garbage and must not be read.
+        using var f = new AttentionFixture(21, PrefillQo, KvLens, hq: 4, hkv: 2, d: 64, pageSize: 16);
+        var (o, lse) = f.Run(new CausalMask(0.125f));
+        int batch = KvLens.Length;
+        int[] Padded(int[] a) => [.. a, 999, -5, 7];
+        var table = new PageTable(Padded(f.Table.Indptr), Padded(f.Table.Indices), Padded(f.Table.LastPageLength), f.PageSize, batch);
+        Assert.Equal(batch, table.BatchSize);
+        using var pool = new WorkerPool(2);
+        var attention = new BatchAttention(pool);
+        attention.Plan(Padded(f.QoIndptr), table, f.Hq, f.Hkv, f.D);
+        var o2 = new float[o.Length];
+        var lse2 = new float[lse.Length];
+        fixed (float* qp = f.Q) fixed (float* op = o2) fixed (float* lp = lse2) attention.Run(f.Cache.View(0), qp, op, lp, new CausalMask(0.125f));
+        Assert.Equal(o, o2);
+        Assert.Equal(lse, lse2);
+        // Without the explicit batch size the lengths must agree, as before.
+        Assert.Throws<ArgumentException>(() => new PageTable(Padded(f.Table.Indptr), f.Table.Indices, f.Table.LastPageLength, f.PageSize));
+        Assert.Throws<ArgumentException>(() => new PageTable(f.Table.Indptr, f.Table.Indices, f.Table.LastPageLength, f.PageSize, batch + 1));
+    }
+
+    [Fact]
     public void LargeLogitsStayAccurate()
     {
         // Peaked softmax: logits up to ~60, where a missing max subtraction or a poor exp2 shows.

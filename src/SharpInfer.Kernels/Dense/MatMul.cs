@@ -22,16 +22,14 @@ namespace SharpInfer.Kernels.Dense;
 public sealed unsafe class MatMul : IParallelWork
 {
     private const int MinRowsPerItem = 16;
+    private readonly int[] _rowsPerItem = new int[MaxGroup];
     private const int MaxGroup = 3;
-    // Item i covers rows [_itemStart[i], next item's start or the end) of matrix _itemMatrix[i].
-    private int[] _itemStart = new int[64];
-    private byte[] _itemMatrix = new byte[64];
-    private int _itemCount;
     [ThreadStatic] private static float[]? t_rowBuffer;
 
     private readonly WorkerPool _pool;
     private readonly WeightMatrix[] _w = new WeightMatrix[MaxGroup];
     private readonly nint[] _y = new nint[MaxGroup];
+    private readonly int[] _firstItem = new int[MaxGroup + 1];
     private int _count;
     private float* _x;
     private int _tokens;
@@ -108,14 +106,16 @@ public sealed unsafe class MatMul : IParallelWork
     {
         int cols = _w[0].Columns;
         bool integer = QuantizeActivations && cols % ActivationQuantizer.BlockSize == 0;
-        int totalRows = 0;
+        _firstItem[0] = 0;
         for (int i = 0; i < _count; i++)
         {
             if (_w[i].Columns != cols) throw new ArgumentException("grouped matrices must have the same number of columns");
             integer &= IntegerDot.IsSupported(_w[i].Type);
-            totalRows += _w[i].Rows;
+            // About 8 items per thread: enough to balance, few enough that threads stream long contiguous runs.
+            int rowsPerItem = Math.Max(MinRowsPerItem, (_w[i].Rows + 8 * _pool.Threads - 1) / (8 * _pool.Threads) + 3 & ~3);
+            _rowsPerItem[i] = rowsPerItem;
+            _firstItem[i + 1] = _firstItem[i] + (_w[i].Rows + rowsPerItem - 1) / rowsPerItem;
         }
-        SplitRows(totalRows);
         if (gemvTokens < 0) gemvTokens = tokens == 1 || integer && tokens <= IntegerPathMaxTokens ? tokens : 0;
         if (gemvTokens > tokens) throw new ArgumentOutOfRangeException(nameof(gemvTokens), gemvTokens, "more matrix-vector tokens than tokens");
         if (integer && gemvTokens < tokens)
@@ -162,39 +162,7 @@ public sealed unsafe class MatMul : IParallelWork
                         _xqPermuted.AsSpan(t * pq, pq), _xdPadded.AsSpan(t * ps, ps), _xsScaled.AsSpan(t * ps, ps));
             }
         }
-        _pool.For(_itemCount, this);
-    }
-
-    /// <summary>
-    /// Splits the group's rows into work items, matrix by matrix in order. Items start at about 1/8 of a thread's
-    /// share, so threads stream long contiguous runs, and shrink toward the end of the loop (each about 1/4T of the
-    /// rows still unassigned, at least <see cref="MinRowsPerItem"/>), so the threads run out of work within a small
-    /// item of each other instead of one waiting for the other's last large one. One-token F16 5632x2048 on two
-    /// threads: the threads finished 14-40 us apart with fixed items of 1/8 of a share, 1-15 us apart with these
-    /// (a loop takes ~750 us). Which rows an item covers does not change any row's value.
-    /// </summary>
-    private void SplitRows(int totalRows)
-    {
-        int threads = _pool.Threads;
-        int largest = Math.Max(MinRowsPerItem, (totalRows + 8 * threads - 1) / (8 * threads) + 3 & ~3);
-        int remaining = totalRows, count = 0;
-        for (int m = 0; m < _count; m++)
-            for (int row = 0, rows = _w[m].Rows; row < rows;)
-            {
-                int chunk = Math.Clamp((remaining + 4 * threads - 1) / (4 * threads) + 3 & ~3, MinRowsPerItem, largest);
-                chunk = Math.Min(chunk, rows - row);
-                if (count == _itemStart.Length)
-                {
-                    Array.Resize(ref _itemStart, 2 * count);
-                    Array.Resize(ref _itemMatrix, 2 * count);
-                }
-                _itemStart[count] = row;
-                _itemMatrix[count] = (byte)m;
-                count++;
-                row += chunk;
-                remaining -= chunk;
-            }
-        _itemCount = count;
+        _pool.For(_firstItem[_count], this);
     }
 
     private void QuantizeInput(float* x, int tokens, int cols)
@@ -231,10 +199,11 @@ public sealed unsafe class MatMul : IParallelWork
 
     void IParallelWork.Execute(int item)
     {
-        int m = _itemMatrix[item];
+        int m = 0;
+        while (item >= _firstItem[m + 1]) m++;
         ref readonly var w = ref _w[m];
         float* y = (float*)_y[m];
-        int start = _itemStart[item], end = item + 1 < _itemCount && _itemMatrix[item + 1] == m ? _itemStart[item + 1] : w.Rows;
+        int start = (item - _firstItem[m]) * _rowsPerItem[m], end = Math.Min(w.Rows, start + _rowsPerItem[m]);
         if (_gemvTokens > 0)
         {
             if (_integerPath) IntegerRows(w, y, start, end);

@@ -102,6 +102,7 @@ public sealed class BatchingServingEngine : IServingEngine
     private volatile bool _draining;
     private float[] _logits = [];
     // One step's batch and its model inputs, reused from step to step: a step allocates nothing once they have grown.
+    // The two indptrs grow together (both n + 1), so they always have the same length, as PageTable.FitsQoIndptr wants.
     private readonly List<Sequence> _batch = [], _prompts = [];
     private int[] _qoIndptr = new int[1], _indptr = new int[1], _lastPageLength = [], _tokens = [], _indices = [];
     private Exception? _fault;

@@ -9,6 +9,11 @@ namespace SharpInfer.Kernels.Dense;
 /// and all tokens, 4 tokens at a time, so each loaded weight vector feeds 4 FMAs and each activation vector 4 more.
 /// Every (row, token) pair owns one accumulator filled left to right and summed at the end, so a pair's value does
 /// not depend on which tile or token group it was computed in.
+/// <para>
+/// Why not a BLAS-style outer-product kernel over row panels packed at load: measured on the 2-core Zen 4 reference
+/// machine it was 1.02-1.09x this tile alone and 0.93-0.97x inside the model (32-sequence decode), because this tile
+/// already reaches ~88% of the FMA peak and the wider panel costs more to dequantize.
+/// </para>
 /// </summary>
 public static unsafe class FloatGemm
 {

@@ -27,7 +27,23 @@ public static unsafe class BlockScales
         return table;
     }
 
-    /// <summary>Frees a table from <see cref="Create"/> or <see cref="Pack"/>.</summary>
+    /// <summary>
+    /// The scale table of <paramref name="w"/> regrouped as [Rows / 16, Columns / 32, 16] for <see cref="PanelGemm"/>
+    /// (Rows a multiple of 16). Free it with <see cref="Free"/>.
+    /// </summary>
+    public static float* Group(in WeightMatrix w)
+    {
+        if (w.Scales == null || w.Rows % 16 != 0) throw new ArgumentException("grouping needs the scale table and whole groups of 16 rows");
+        int blocks = w.Columns / 32;
+        var grouped = (float*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows * blocks * sizeof(float)), 64);
+        for (long g = 0; g < w.Rows / 16; g++)
+            for (int b = 0; b < blocks; b++)
+                for (int i = 0; i < 16; i++)
+                    grouped[(g * blocks + b) * 16 + i] = w.Scales[(g * 16 + i) * blocks + b];
+        return grouped;
+    }
+
+    /// <summary>Frees a table from <see cref="Create"/>, <see cref="Group"/> or <see cref="Pack"/>.</summary>
     public static void Free(void* table)
     {
         if (table != null) NativeMemory.AlignedFree(table);

@@ -25,6 +25,8 @@ public sealed unsafe class MatMul : IParallelWork
     private readonly int[] _rowsPerItem = new int[MaxGroup];
     private const int MaxGroup = 3;
     [ThreadStatic] private static float[]? t_rowBuffer;
+    [ThreadStatic] private static float[]? t_panelBuffer;
+    private bool _tileGemv;
 
     private readonly WorkerPool _pool;
     private readonly WeightMatrix[] _w = new WeightMatrix[MaxGroup];
@@ -58,6 +60,15 @@ public sealed unsafe class MatMul : IParallelWork
     /// the weights. When false every type takes the float path (exact float32 products of dequantized weights).
     /// </summary>
     public bool QuantizeActivations { get; set; } = true;
+
+    /// <summary>
+    /// The leading <c>gemvTokens</c> of a call (the engine's decode tokens) take the float tile GEMM instead of the
+    /// matrix-vector arithmetic, and only the tokens after them may take <see cref="PanelGemm"/>: the serving engine's
+    /// GEMM decode. A decode token then has the tile's bits alone or in any batch, and a few decode tokens do not pay
+    /// the panels' dequantization (one token through the panels ran 0.84-0.89x in the model). Matrices whose every token takes the
+    /// int8 path (<see cref="IntegerBeatsGemm"/>) keep it.
+    /// </summary>
+    public bool MatrixVectorTokensTakeTile { get; set; }
 
     /// <summary>
     /// The integer path is used for at most this many tokens per call (decode steps). Larger batches go through the
@@ -113,23 +124,23 @@ public sealed unsafe class MatMul : IParallelWork
             integer &= IntegerDot.IsSupported(_w[i].Type);
             // About 8 items per thread: enough to balance, few enough that threads stream long contiguous runs.
             int rowsPerItem = Math.Max(MinRowsPerItem, (_w[i].Rows + 8 * _pool.Threads - 1) / (8 * _pool.Threads) + 3 & ~3);
+            // Whole panels for the outer-product GEMM (the split decides only which thread computes a row, not how).
+            if (PanelGemm.Applies(_w[i])) rowsPerItem = (rowsPerItem + PanelGemm.PanelRows - 1) & ~(PanelGemm.PanelRows - 1);
             _rowsPerItem[i] = rowsPerItem;
             _firstItem[i + 1] = _firstItem[i] + (_w[i].Rows + rowsPerItem - 1) / rowsPerItem;
         }
         if (gemvTokens < 0) gemvTokens = tokens == 1 || integer && tokens <= IntegerPathMaxTokens ? tokens : 0;
         if (gemvTokens > tokens) throw new ArgumentOutOfRangeException(nameof(gemvTokens), gemvTokens, "more matrix-vector tokens than tokens");
-        if (integer && gemvTokens < tokens)
-        {
-            bool all = true;
-            for (int i = 0; i < _count; i++) all &= IntegerBeatsGemm(_w[i]);
-            if (all) gemvTokens = tokens;
-        }
+        bool allInteger = integer;
+        for (int i = 0; i < _count; i++) allInteger &= IntegerBeatsGemm(_w[i]);
+        if (allInteger) gemvTokens = tokens;
         _gemvTokens = gemvTokens;
-        _integerPath = integer && gemvTokens > 0;
+        _tileGemv = MatrixVectorTokensTakeTile && !allInteger;
+        _integerPath = integer && gemvTokens > 0 && !_tileGemv;
         _x = x; _tokens = tokens;
         _permuted = false;
         _preparedF16 = false;
-        if (gemvTokens > 0 && RowDot.HasPreparedF16)
+        if (gemvTokens > 0 && RowDot.HasPreparedF16 && !_tileGemv)
             for (int i = 0; i < _count; i++)
                 if (_w[i].Type == GgmlType.F16) _preparedF16 = true;
         if (_preparedF16) PrepareHalfRows(x, gemvTokens, cols);
@@ -206,7 +217,8 @@ public sealed unsafe class MatMul : IParallelWork
         int start = (item - _firstItem[m]) * _rowsPerItem[m], end = Math.Min(w.Rows, start + _rowsPerItem[m]);
         if (_gemvTokens > 0)
         {
-            if (_integerPath) IntegerRows(w, y, start, end);
+            if (_tileGemv) GemmRows(w, y, start, end, 0, _gemvTokens, panels: false);
+            else if (_integerPath) IntegerRows(w, y, start, end);
             else if (w.Type == GgmlType.F32 && F32Rows.Applies(w.Columns))
                 for (int t = 0; t < _gemvTokens; t++)
                     F32Rows.Dot(w, start, end, _x + (long)t * w.Columns, y + (long)t * w.Rows);
@@ -217,7 +229,7 @@ public sealed unsafe class MatMul : IParallelWork
                     for (int t = 0; t < _gemvTokens; t++)
                         y[(long)t * w.Rows + r] = RowDot.Dot(w.Type, w.Data + (long)r * w.RowBytes, _x + (long)t * w.Columns, w.Columns);
         }
-        if (_tokens > _gemvTokens) GemmRows(w, y, start, end);
+        if (_tokens > _gemvTokens) GemmRows(w, y, start, end, _gemvTokens, _tokens - _gemvTokens, panels: true);
     }
 
     /// <summary>
@@ -306,10 +318,19 @@ public sealed unsafe class MatMul : IParallelWork
             }
     }
 
-    /// <summary>Tokens after the matrix-vector ones: a register-blocked float GEMM over tiles of 4 rows, dequantized once per tile.</summary>
-    private void GemmRows(in WeightMatrix w, float* y, int start, int end)
+    /// <summary>
+    /// Tokens [first, first + count): a register-blocked float GEMM over tiles of 4 rows, dequantized once per tile,
+    /// or, where <paramref name="panels"/> allows and the matrix has them, the outer-product GEMM over panels of 32
+    /// rows (see <see cref="PanelGemm"/>). The choice depends on the matrix and the kind of token alone.
+    /// </summary>
+    private void GemmRows(in WeightMatrix w, float* y, int start, int end, int first, int count, bool panels)
     {
-        int cols = w.Columns, rows = w.Rows, first = _gemvTokens;
+        int cols = w.Columns, rows = w.Rows;
+        if (panels && PanelGemm.Applies(w))
+        {
+            PanelRows(w, y, start, end, first, count);
+            return;
+        }
         var buffer = t_rowBuffer is { } b && b.Length >= 4 * cols ? b : (t_rowBuffer = new float[Math.Max(4 * cols, 4 * 4096)]);
         fixed (float* tile = buffer)
             for (int r = start; r < end; r += 4)
@@ -326,7 +347,24 @@ public sealed unsafe class MatMul : IParallelWork
                     // step on the 135M shape, ~8% with this).
                     if (r + 4 < end) PrefetchRows(w, r + 4, Math.Min(4, end - r - 4));
                 }
-                FloatGemm.Tile(rowsBase, n, cols, _x + (long)first * cols, _tokens - first, y + (long)first * rows + r, rows);
+                FloatGemm.Tile(rowsBase, n, cols, _x + (long)first * cols, count, y + (long)first * rows + r, rows);
             }
+    }
+
+    private void PanelRows(in WeightMatrix w, float* y, int start, int end, int first, int count)
+    {
+        int cols = w.Columns, rows = w.Rows;
+        int length = PanelGemm.PanelRows * cols + 16;
+        var buffer = t_panelBuffer is { } b && b.Length >= length ? b : (t_panelBuffer = GC.AllocateArray<float>(length, pinned: true));
+        float* panel = (float*)(((nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer)) + 63) & ~(nint)63); // pinned, 64-byte aligned
+        for (int r = start; r < end; r += PanelGemm.PanelRows)
+        {
+            int n = Math.Min(PanelGemm.PanelRows, end - r); // 32, or 16 at the end of an odd number of groups
+            PanelGemm.DequantizeGroup(w, r, panel);
+            if (n > 16) PanelGemm.DequantizeGroup(w, r + 16, panel + 16);
+            // The next panel's rows come from memory while this one multiplies (see the tile path).
+            if (r + PanelGemm.PanelRows < end) PrefetchRows(w, r + PanelGemm.PanelRows, Math.Min(PanelGemm.PanelRows, end - r - PanelGemm.PanelRows));
+            PanelGemm.Run(panel, cols, _x + (long)first * cols, count, y + (long)first * rows + r, rows, n);
+        }
     }
 }

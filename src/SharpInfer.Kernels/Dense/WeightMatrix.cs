@@ -31,8 +31,14 @@ public readonly unsafe struct WeightMatrix
     /// </summary>
     public readonly byte* Blocked;
     public readonly int BlockColumns;
+    /// <summary>
+    /// The block scales again, grouped for <see cref="PanelGemm"/>: [Rows / 16, Columns / 32, 16], the 16 rows of a
+    /// group side by side for each block (one vector load instead of a gather), or null.
+    /// </summary>
+    public readonly float* GroupScales;
 
-    public WeightMatrix(byte* data, GgmlType type, int rows, int columns, float* scales = null, byte* packed = null, byte* blocked = null, int blockColumns = 0)
+    public WeightMatrix(byte* data, GgmlType type, int rows, int columns, float* scales = null, byte* packed = null, byte* blocked = null, int blockColumns = 0,
+        float* groupScales = null)
     {
         if (columns % GgmlTypeInfo.BlockSize(type) != 0)
             throw new ArgumentException($"{columns} columns is not a multiple of the {type} block size {GgmlTypeInfo.BlockSize(type)}");
@@ -41,16 +47,21 @@ public readonly unsafe struct WeightMatrix
             throw new ArgumentException($"a column-blocked copy needs an F16 matrix and blocks of a multiple of 32 columns dividing {columns}");
         Data = data; Type = type; Rows = rows; Columns = columns; Scales = scales; Packed = packed; Blocked = blocked; BlockColumns = blocked == null ? 0 : blockColumns;
         RowBytes = checked((int)GgmlTypeInfo.RowBytes(type, columns));
+        if (groupScales != null && (scales == null || rows % 16 != 0)) throw new ArgumentException("grouped scales need the scale table and whole groups of 16 rows");
+        GroupScales = groupScales;
     }
 
     /// <summary>The same matrix with a block-scale table (from <see cref="BlockScales.Create"/>).</summary>
-    public WeightMatrix WithScales(float* scales) => new(Data, Type, Rows, Columns, scales, Packed, Blocked, BlockColumns);
+    public WeightMatrix WithScales(float* scales) => new(Data, Type, Rows, Columns, scales, Packed, Blocked, BlockColumns, scales == null ? null : GroupScales);
 
     /// <summary>The same matrix with its packed payloads (from <see cref="BlockScales.Pack"/>).</summary>
-    public WeightMatrix WithPacked(byte* packed) => new(Data, Type, Rows, Columns, Scales, packed, Blocked, BlockColumns);
+    public WeightMatrix WithPacked(byte* packed) => new(Data, Type, Rows, Columns, Scales, packed, Blocked, BlockColumns, GroupScales);
 
     /// <summary>The same matrix with its column-blocked copy (from <see cref="RowDot.BlockF16"/>).</summary>
-    public WeightMatrix WithBlocked(byte* blocked, int blockColumns) => new(Data, Type, Rows, Columns, Scales, Packed, blocked, blockColumns);
+    public WeightMatrix WithBlocked(byte* blocked, int blockColumns) => new(Data, Type, Rows, Columns, Scales, Packed, blocked, blockColumns, GroupScales);
+
+    /// <summary>The same matrix with grouped block scales (from <see cref="BlockScales.Group"/>).</summary>
+    public WeightMatrix WithGroupScales(float* groupScales) => new(Data, Type, Rows, Columns, Scales, Packed, Blocked, BlockColumns, groupScales);
 
     /// <summary>Bytes of one row of <see cref="Packed"/>.</summary>
     public int PackedRowBytes => Type == GgmlType.Q4_0 ? Columns / 2 : Columns;

@@ -16,6 +16,8 @@ public class BatchInvarianceTests
     // Three query heads per KV head: a query tile then holds a number of rows that is not a multiple of four, so rows
     // are scored both in fours and alone depending on where the chunking puts them.
     private static readonly ModelShape Shape = new("invariance", Dim: 192, Layers: 2, Heads: 6, KvHeads: 2, FfnDim: 256, VocabSize: 300, ContextLength: 2048);
+    // FFN rows of 2048 columns: the Q8_0 down projection takes the panel GEMM for prompt tokens (PanelGemm).
+    private static readonly ModelShape LongRowShape = Shape with { Name = "invariance-long-rows", Dim = 96, Heads = 3, KvHeads = 1, FfnDim = 2048 };
     private const int PageSize = 16;
 
     private sealed class Sequence(int[] prompt, int firstPage)
@@ -58,17 +60,20 @@ public class BatchInvarianceTests
     [InlineData(GgmlType.Q8_0, false)]
     [InlineData(GgmlType.Q4_0, false)]
     [InlineData(GgmlType.F16, false)]
-    public void ARequestsLogitsAreTheSameAloneAndInAnyBatch(GgmlType type, bool matrixVectorDecode)
+    [InlineData(GgmlType.Q8_0, true, true)]
+    [InlineData(GgmlType.Q8_0, false, true)]
+    public void ARequestsLogitsAreTheSameAloneAndInAnyBatch(GgmlType type, bool matrixVectorDecode, bool longRows = false)
     {
+        var shape = longRows ? LongRowShape : Shape;
         string path = Path.Combine(Path.GetTempPath(), $"sharpinfer-invariance-{type}-{Guid.NewGuid():N}.gguf");
-        RandomModelWriter.Write(path, Shape, type, seed: 9);
+        RandomModelWriter.Write(path, shape, type, seed: 9);
         try
         {
             using var file = GgufFile.Open(path);
             using var model = new LlamaModel(file, threads: 2, maxTokensPerForward: 1024) { DecodeWithMatrixVector = matrixVectorDecode };
             using var cache = model.CreateKvCache(8 * 64, PageSize);
             var rng = new Random(3);
-            int[] Prompt(int n) => Enumerable.Range(0, n).Select(_ => rng.Next(3, Shape.VocabSize)).ToArray();
+            int[] Prompt(int n) => Enumerable.Range(0, n).Select(_ => rng.Next(3, shape.VocabSize)).ToArray();
             // Long prompts so that decode attention splits its KV into chunks.
             int[][] prompts = [Prompt(700), Prompt(41), Prompt(3), Prompt(560)];
             int[][] decodes = prompts.Select((_, i) => new[] { 5 + i, 17 + i, 99 + i }).ToArray();
@@ -101,7 +106,7 @@ public class BatchInvarianceTests
             {
                 Assert.Equal(alone[r].Count, got[r].Count);
                 for (int i = 0; i < alone[r].Count; i++)
-                    for (int v = 0; v < Shape.VocabSize; v++)
+                    for (int v = 0; v < shape.VocabSize; v++)
                         Assert.True(BitConverter.SingleToInt32Bits(alone[r][i][v]) == BitConverter.SingleToInt32Bits(got[r][i][v]),
                             $"{type} request {r} step {i} logit {v}: alone {alone[r][i][v]:R}, batched {got[r][i][v]:R}");
             }

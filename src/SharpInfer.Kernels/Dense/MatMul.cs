@@ -65,8 +65,8 @@ public sealed unsafe class MatMul : IParallelWork
     /// The leading <c>gemvTokens</c> of a call (the engine's decode tokens) take the float tile GEMM instead of the
     /// matrix-vector arithmetic, and only the tokens after them may take <see cref="PanelGemm"/>: the serving engine's
     /// GEMM decode. A decode token then has the tile's bits alone or in any batch, and a few decode tokens do not pay
-    /// the panels' dequantization (one token through the panels ran 0.84-0.89x in the model). Matrices whose every token takes the
-    /// int8 path (<see cref="IntegerBeatsGemm"/>) keep it.
+    /// the panels' dequantization (one token through the panels ran 0.84-0.89x in the model). Matrices whose every
+    /// token takes the int8 path (<see cref="IntegerBeatsGemm"/>) keep it.
     /// </summary>
     public bool MatrixVectorTokensTakeTile { get; set; }
 

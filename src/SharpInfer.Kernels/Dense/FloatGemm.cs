@@ -10,9 +10,10 @@ namespace SharpInfer.Kernels.Dense;
 /// Every (row, token) pair owns one accumulator filled left to right and summed at the end, so a pair's value does
 /// not depend on which tile or token group it was computed in.
 /// <para>
-/// Why not a BLAS-style outer-product kernel over row panels packed at load: measured on the 2-core Zen 4 reference
-/// machine it was 1.02-1.09x this tile alone and 0.93-0.97x inside the model (32-sequence decode), because this tile
-/// already reaches ~88% of the FMA peak and the wider panel costs more to dequantize.
+/// Short rows stay here rather than in the outer-product <see cref="PanelGemm"/>: at 576 columns this tile reaches
+/// ~95% of the FMA peak, and panels of the 135M shape ran 1.02-1.09x alone but 0.93-0.97x inside the model
+/// (32-sequence decode), their wider dequantization costing more than the kernel gained. Long Q8_0 rows (2048 columns
+/// and more), whose 4-row tiles outgrow L1, take the panels for prompt tokens.
 /// </para>
 /// </summary>
 public static unsafe class FloatGemm

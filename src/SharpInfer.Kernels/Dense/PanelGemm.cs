@@ -33,9 +33,11 @@ public static unsafe class PanelGemm
     /// scales (<see cref="BlockScales.Group"/>), and AVX-512 VBMI. The choice depends on the matrix alone.
     /// </summary>
     public static bool Applies(in WeightMatrix w) =>
-        Avx512Vbmi.IsSupported && w.Type == Quantization.GgmlType.Q8_0 && w.Packed != null && w.GroupScales != null && w.Columns >= MinColumns;
+        Avx512Vbmi.IsSupported && w.Type == Quantization.GgmlType.Q8_0 && w.Packed != null && w.GroupScales != null
+        && w.Columns >= MinColumns;
 
-    /// <summary>Rows at least this long take the panels (2048 and 5632 on the 1.1B shape); shorter ones keep the tile, as fast there.</summary>
+    /// <summary>Rows at least this long take the panels (2048 and 5632 on the 1.1B shape); shorter ones keep the
+    /// tile, as fast there.</summary>
     public const int MinColumns = 2048;
 
     // Byte permutes of the 16 x 16 transposition. Stage 1 combines two vectors of four rows x 16 columns into eight
@@ -94,7 +96,8 @@ public static unsafe class PanelGemm
     /// <summary>Four rows' 16 bytes at <paramref name="p"/>, p + stride, ... in one vector.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<byte> Load4(byte* p, int stride) =>
-        Vector512.Create(Vector256.Create(Vector128.Load(p), Vector128.Load(p + stride)), Vector256.Create(Vector128.Load(p + 2L * stride), Vector128.Load(p + 3L * stride)));
+        Vector512.Create(Vector256.Create(Vector128.Load(p), Vector128.Load(p + stride)),
+            Vector256.Create(Vector128.Load(p + 2L * stride), Vector128.Load(p + 3L * stride)));
 
     /// <summary>Four columns of 16 int8 rows -> float, times the rows' scales, stored 32 floats apart.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -122,6 +125,8 @@ public static unsafe class PanelGemm
         if (t < tokens) Kernel1(panel, cols, x + (long)t * cols, cols, y + (long)t * yStride, yStride, upper);
     }
 
+    // One kernel per token group size: the JIT keeps named locals in registers but not an array of accumulators, so
+    // the groups are written out. All four fill each accumulator lane in the same column order.
     private static void Kernel8(float* panel, int cols, float* x, int xStride, float* y, int yStride, bool upper)
     {
         float* x0 = x;
@@ -132,7 +137,14 @@ public static unsafe class PanelGemm
         float* x5 = x + 5L * xStride;
         float* x6 = x + 6L * xStride;
         float* x7 = x + 7L * xStride;
-        Vector512<float> a0 = default, b0 = default; Vector512<float> a1 = default, b1 = default; Vector512<float> a2 = default, b2 = default; Vector512<float> a3 = default, b3 = default; Vector512<float> a4 = default, b4 = default; Vector512<float> a5 = default, b5 = default; Vector512<float> a6 = default, b6 = default; Vector512<float> a7 = default, b7 = default;
+        Vector512<float> a0 = default, b0 = default;
+        Vector512<float> a1 = default, b1 = default;
+        Vector512<float> a2 = default, b2 = default;
+        Vector512<float> a3 = default, b3 = default;
+        Vector512<float> a4 = default, b4 = default;
+        Vector512<float> a5 = default, b5 = default;
+        Vector512<float> a6 = default, b6 = default;
+        Vector512<float> a7 = default, b7 = default;
         for (int k = 0; k < cols; k++)
         {
             var w0 = Vector512.Load(panel + PanelRows * k);
@@ -173,7 +185,10 @@ public static unsafe class PanelGemm
         float* x1 = x + 1L * xStride;
         float* x2 = x + 2L * xStride;
         float* x3 = x + 3L * xStride;
-        Vector512<float> a0 = default, b0 = default; Vector512<float> a1 = default, b1 = default; Vector512<float> a2 = default, b2 = default; Vector512<float> a3 = default, b3 = default;
+        Vector512<float> a0 = default, b0 = default;
+        Vector512<float> a1 = default, b1 = default;
+        Vector512<float> a2 = default, b2 = default;
+        Vector512<float> a3 = default, b3 = default;
         for (int k = 0; k < cols; k++)
         {
             var w0 = Vector512.Load(panel + PanelRows * k);
@@ -200,7 +215,8 @@ public static unsafe class PanelGemm
     {
         float* x0 = x;
         float* x1 = x + 1L * xStride;
-        Vector512<float> a0 = default, b0 = default; Vector512<float> a1 = default, b1 = default;
+        Vector512<float> a0 = default, b0 = default;
+        Vector512<float> a1 = default, b1 = default;
         for (int k = 0; k < cols; k++)
         {
             var w0 = Vector512.Load(panel + PanelRows * k);

@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics.X86;
 namespace SharpInfer.Kernels.Dense;
 
 /// <summary>
-/// Outer-product float GEMM for long Q8_0 rows (prompts and batched decode of the 1.1B shape's 2048- and 5632-column
+/// Outer-product float GEMM for the prompt tokens of long Q8_0 rows (the 1.1B shape's 2048- and 5632-column
 /// matrices). A panel of 32 rows is dequantized column by column ([cols, 32] floats) straight from the packed int8
 /// rows: 16 rows x 16 columns of bytes are transposed with four AVX-512 VBMI two-source byte permutes and four more,
 /// then widened, converted and scaled, so the layout costs no second copy of the weights. The kernel then loads the
@@ -29,8 +29,8 @@ public static unsafe class PanelGemm
     private const int GroupRows = 16;
 
     /// <summary>
-    /// Whether a matrix takes this path: packed Q8_0 rows of at least <see cref="MinColumns"/> columns with grouped
-    /// scales (<see cref="BlockScales.Group"/>), and AVX-512 VBMI. The choice depends on the matrix alone.
+    /// Whether a matrix's prompt tokens take this path: packed Q8_0 rows of at least <see cref="MinColumns"/> columns
+    /// with grouped scales (<see cref="BlockScales.Group"/>), and AVX-512 VBMI. The choice depends on the matrix alone.
     /// </summary>
     public static bool Applies(in WeightMatrix w) =>
         Avx512Vbmi.IsSupported && w.Type == Quantization.GgmlType.Q8_0 && w.Packed != null && w.GroupScales != null

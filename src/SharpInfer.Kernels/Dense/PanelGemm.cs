@@ -32,9 +32,16 @@ public static unsafe class PanelGemm
     /// Whether a matrix's prompt tokens take this path: packed Q8_0 rows of at least <see cref="MinColumns"/> columns
     /// with grouped scales (<see cref="BlockScales.Group"/>), and AVX-512 VBMI. The choice depends on the matrix alone.
     /// </summary>
-    public static bool Applies(in WeightMatrix w) =>
-        Avx512Vbmi.IsSupported && w.Type == Quantization.GgmlType.Q8_0 && w.Packed != null && w.GroupScales != null
-        && w.Columns >= MinColumns;
+    public static bool Applies(in WeightMatrix w) => w.GroupScales != null && Suits(w);
+
+    /// <summary>
+    /// Whether grouping <paramref name="w"/>'s scales (<see cref="BlockScales.Group"/>) would send it here: packed
+    /// Q8_0 rows of at least <see cref="MinColumns"/> columns in whole groups of 16, on a machine with AVX-512 VBMI.
+    /// The loader asks this, so no table is built that nothing reads.
+    /// </summary>
+    public static bool Suits(in WeightMatrix w) =>
+        Avx512Vbmi.IsSupported && w.Type == Quantization.GgmlType.Q8_0 && w.Packed != null && w.Scales != null
+        && w.Columns >= MinColumns && w.Rows % GroupRows == 0;
 
     /// <summary>Rows at least this long take the panels (2048 and 5632 on the 1.1B shape); shorter ones keep the
     /// tile, as fast there.</summary>

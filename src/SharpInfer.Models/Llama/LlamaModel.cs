@@ -157,7 +157,7 @@ public sealed unsafe class LlamaModel : IDisposable
             // Long Q8_0 rows also get their scales grouped by 16 rows, which sends their prompt tokens through the
             // outer-product panels (PanelGemm: 128-token prompts of the 1.1B shape 1.19-1.28x, in-process A/B), for
             // 4 more bytes per 32 weights.
-            if (w.Type == GgmlType.Q8_0 && w.Columns >= PanelGemm.MinColumns && w.Rows % 16 == 0)
+            if (PanelGemm.Suits(w))
             {
                 float* grouped = BlockScales.Group(w);
                 _tables.Add((nint)grouped);

@@ -193,7 +193,9 @@ internal sealed unsafe class GemmCase : KernelBenchCase
             for (int i = 0; i < k; i++) row[i] = (float)(random.NextDouble() * 2 - 1);
             Quantize.Row(shape.WeightType, row, new Span<byte>(_weights + r * rowBytes, (int)rowBytes));
         }
-        _w = new WeightMatrix(_weights, shape.WeightType, n, k);
+        // Prepared as a model prepares its weights at load (scale tables, interleaved or packed copies), so the
+        // solutions run the kernels the engine runs.
+        _w = _prepared.Prepare(new WeightMatrix(_weights, shape.WeightType, n, k));
         _a = Random(tokens * k, 8);
         _c = new float[tokens * n];
         _context = context;
@@ -218,7 +220,13 @@ internal sealed unsafe class GemmCase : KernelBenchCase
     /// <summary>The reference of the solution run last: int8 solutions are judged on quantized activations.</summary>
     protected override double[] Reference => _lastRunQuantized ? _quantizedReference : _reference;
     protected override ReadOnlySpan<float> Output => _c;
-    public override void Dispose() => NativeMemory.AlignedFree(_weights);
+    private readonly PreparedWeights _prepared = new();
+
+    public override void Dispose()
+    {
+        _prepared.Dispose();
+        NativeMemory.AlignedFree(_weights);
+    }
 }
 
 internal sealed unsafe class AttentionCase : KernelBenchCase

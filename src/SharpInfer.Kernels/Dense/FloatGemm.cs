@@ -10,10 +10,8 @@ namespace SharpInfer.Kernels.Dense;
 /// Every (row, token) pair owns one accumulator filled left to right and summed at the end, so a pair's value does
 /// not depend on which tile or token group it was computed in.
 /// <para>
-/// Short rows stay here rather than in the outer-product <see cref="PanelGemm"/>: at 576 columns this tile reaches
-/// ~95% of the FMA peak, and panels of the 135M shape ran 1.02-1.09x alone but 0.93-0.97x inside the model
-/// (32-sequence decode), their wider dequantization costing more than the kernel gained. Long Q8_0 rows (2048 columns
-/// and more), whose 4-row tiles outgrow L1, take the panels for prompt tokens.
+/// Q8_0 matrices with an interleaved copy do not come here: <see cref="InterleavedQ8_0"/>'s 16-bit integer
+/// multiply-adds beat this tile's float FMAs (which reach ~95% of their peak at 576 columns) 1.5-1.9x.
 /// </para>
 /// </summary>
 public static unsafe class FloatGemm

@@ -32,13 +32,19 @@ public readonly unsafe struct WeightMatrix
     public readonly byte* Blocked;
     public readonly int BlockColumns;
     /// <summary>
-    /// The block scales again, grouped for <see cref="PanelGemm"/>: [Rows / 16, Columns / 32, 16], the 16 rows of a
-    /// group side by side for each block (one vector load instead of a gather), or null.
+    /// The block scales again, grouped for <see cref="InterleavedQ8_0"/>: [Rows / 16, Columns / 32, 16], the 16 rows
+    /// of a group side by side for each block (one vector load instead of a gather), or null.
     /// </summary>
     public readonly float* GroupScales;
+    /// <summary>
+    /// The int8 values of a Q8_0 matrix in groups of 16 rows interleaved by column pairs (see
+    /// <see cref="InterleavedQ8_0.Interleave"/>), or null. With <see cref="GroupScales"/> it sends every token of
+    /// the matrix through <see cref="InterleavedQ8_0"/>.
+    /// </summary>
+    public readonly byte* Interleaved;
 
     public WeightMatrix(byte* data, GgmlType type, int rows, int columns, float* scales = null, byte* packed = null, byte* blocked = null, int blockColumns = 0,
-        float* groupScales = null)
+        float* groupScales = null, byte* interleaved = null)
     {
         if (columns % GgmlTypeInfo.BlockSize(type) != 0)
             throw new ArgumentException($"{columns} columns is not a multiple of the {type} block size {GgmlTypeInfo.BlockSize(type)}");
@@ -49,19 +55,25 @@ public readonly unsafe struct WeightMatrix
         RowBytes = checked((int)GgmlTypeInfo.RowBytes(type, columns));
         if (groupScales != null && (scales == null || rows % 16 != 0)) throw new ArgumentException("grouped scales need the scale table and whole groups of 16 rows");
         GroupScales = groupScales;
+        if (interleaved != null && (type != GgmlType.Q8_0 || rows % InterleavedQ8_0.GroupRows != 0))
+            throw new ArgumentException($"an interleaved copy needs a Q8_0 matrix of whole groups of {InterleavedQ8_0.GroupRows} rows");
+        Interleaved = interleaved;
     }
 
     /// <summary>The same matrix with a block-scale table (from <see cref="BlockScales.Create"/>).</summary>
-    public WeightMatrix WithScales(float* scales) => new(Data, Type, Rows, Columns, scales, Packed, Blocked, BlockColumns, scales == null ? null : GroupScales);
+    public WeightMatrix WithScales(float* scales) => new(Data, Type, Rows, Columns, scales, Packed, Blocked, BlockColumns, scales == null ? null : GroupScales, Interleaved);
 
     /// <summary>The same matrix with its packed payloads (from <see cref="BlockScales.Pack"/>).</summary>
-    public WeightMatrix WithPacked(byte* packed) => new(Data, Type, Rows, Columns, Scales, packed, Blocked, BlockColumns, GroupScales);
+    public WeightMatrix WithPacked(byte* packed) => new(Data, Type, Rows, Columns, Scales, packed, Blocked, BlockColumns, GroupScales, Interleaved);
 
     /// <summary>The same matrix with its column-blocked copy (from <see cref="RowDot.BlockF16"/>).</summary>
-    public WeightMatrix WithBlocked(byte* blocked, int blockColumns) => new(Data, Type, Rows, Columns, Scales, Packed, blocked, blockColumns, GroupScales);
+    public WeightMatrix WithBlocked(byte* blocked, int blockColumns) => new(Data, Type, Rows, Columns, Scales, Packed, blocked, blockColumns, GroupScales, Interleaved);
 
     /// <summary>The same matrix with grouped block scales (from <see cref="BlockScales.Group"/>).</summary>
-    public WeightMatrix WithGroupScales(float* groupScales) => new(Data, Type, Rows, Columns, Scales, Packed, Blocked, BlockColumns, groupScales);
+    public WeightMatrix WithGroupScales(float* groupScales) => new(Data, Type, Rows, Columns, Scales, Packed, Blocked, BlockColumns, groupScales, Interleaved);
+
+    /// <summary>The same matrix with its interleaved copy (from <see cref="InterleavedQ8_0.Interleave"/>).</summary>
+    public WeightMatrix WithInterleaved(byte* interleaved) => new(Data, Type, Rows, Columns, Scales, Packed, Blocked, BlockColumns, GroupScales, interleaved);
 
     /// <summary>Bytes of one row of <see cref="Packed"/>.</summary>
     public int PackedRowBytes => Type == GgmlType.Q4_0 ? Columns / 2 : Columns;

@@ -41,7 +41,7 @@ public sealed unsafe class LlamaModel : IDisposable
     private readonly MatMul _matmul;
     private readonly PagedAttention _attention;
     private ActivationBuffers? _buffers;
-    private readonly List<nint> _tables = []; // native copies made at load (scale tables, packed payloads, column-blocked F16), freed on Dispose
+    private readonly PreparedWeights _prepared = new(); // native copies made at load (scale tables, interleaved or packed payloads, column-blocked F16), freed on Dispose
 
     public LlamaConfig Config { get; }
     public GgufFile File => _file;
@@ -69,9 +69,9 @@ public sealed unsafe class LlamaModel : IDisposable
     /// <summary>
     /// Decode tokens (requests with one new token, placed first) take the matrix-vector arithmetic: int8 dot
     /// products for Q8_0/Q4_0, the fastest for one sequence (default). False: they take the float GEMM's tile
-    /// arithmetic, slower for one sequence and faster for large batches (the serving engine's choice on few cores),
-    /// while prompt tokens may take the panel GEMM of long Q8_0 rows (see MatMul.MatrixVectorTokensTakeTile).
-    /// Either way a token's values do not depend on the batch.
+    /// arithmetic, slower for one sequence and faster for large batches (the serving engine's choice on few cores).
+    /// Interleaved Q8_0 matrices send every token through their 16-bit kernels either way. Either way a token's
+    /// values do not depend on the batch.
     /// </summary>
     public bool DecodeWithMatrixVector
     {
@@ -121,57 +121,14 @@ public sealed unsafe class LlamaModel : IDisposable
         }
         catch
         {
-            FreeTables();
+            _prepared.Dispose();
             if (_ownsPool) _pool.Dispose();
             throw;
         }
     }
 
-    /// <summary>
-    /// Gives Q8_0/Q4_0 matrices a float table of their block scales and, for the AVX-512 kernels, a packed copy of
-    /// their payloads (see <see cref="BlockScales"/>); gives long-row F16 matrices a column-blocked copy (see
-    /// <see cref="RowDot.BlockF16"/>).
-    /// </summary>
-    private WeightMatrix Tabulate(WeightMatrix w)
-    {
-        if (w.Type == GgmlType.F16 && RowDot.F16BlockColumns(w.Columns) is int blockColumns and > 0)
-        {
-            byte* blocked = RowDot.BlockF16(w, blockColumns);
-            _tables.Add((nint)blocked);
-            return w.WithBlocked(blocked, blockColumns);
-        }
-        if (!BlockScales.Applies(w.Type)) return w;
-        float* table = BlockScales.Create(w);
-        _tables.Add((nint)table);
-        w = w.WithScales(table);
-        // Q4_0/Q8_0 payloads are also packed apart from their scales when the grouped AVX-512 kernels read them:
-        // one 64-byte load per group of blocks instead of four loads and three inserts, and fewer bytes per decode
-        // step. Measured single-token decode on the 1.1B shape: Q4_0 +16-21%, Q8_0 +12%; the 135M shape's 576-column
-        // rows (a partial last group) -18% time per row for Q4_0 at two threads (in-process, 49152 x 576). The
-        // original rows are then read only for embedding lookups, so their file pages can leave memory.
-        if (w.Type is GgmlType.Q4_0 or GgmlType.Q8_0 && IntegerDot.HasGroupedQ4_0)
-        {
-            byte* packed = BlockScales.Pack(w);
-            _tables.Add((nint)packed);
-            w = w.WithPacked(packed);
-            // Long Q8_0 rows also get their scales grouped by 16 rows, which sends their prompt tokens through the
-            // outer-product panels (PanelGemm: 128-token prompts of the 1.1B shape 1.19-1.28x, in-process A/B), for
-            // 4 more bytes per 32 weights.
-            if (PanelGemm.Suits(w))
-            {
-                float* grouped = BlockScales.Group(w);
-                _tables.Add((nint)grouped);
-                w = w.WithGroupScales(grouped);
-            }
-        }
-        return w;
-    }
-
-    private void FreeTables()
-    {
-        foreach (nint table in _tables) BlockScales.Free((void*)table);
-        _tables.Clear();
-    }
+    /// <summary>A matrix with the copies and tables its fastest kernels read (see <see cref="PreparedWeights"/>).</summary>
+    private WeightMatrix Tabulate(WeightMatrix w) => _prepared.Prepare(w);
 
     /// <summary>Opens a GGUF file and builds the model over it; the model owns (and disposes) the file.</summary>
     /// <param name="maxTokensPerForward">Most tokens one forward computes (a serving engine's step budget); longer
@@ -336,7 +293,7 @@ public sealed unsafe class LlamaModel : IDisposable
 
     public void Dispose()
     {
-        FreeTables();
+        _prepared.Dispose();
         if (_ownsPool) _pool.Dispose();
         if (_ownsFile) _file.Dispose();
     }

@@ -100,8 +100,9 @@ public unsafe class SolutionAccuracyTests
             int block = GgmlTypeInfo.BlockSize(type);
             foreach (int k in block == 1 ? new[] { 1, 7, 64, 301 } : new[] { Math.Max(block, 32), 2 * Math.Max(block, 32) + (block == 32 ? 32 : 0) })
                 foreach (int m in new[] { 1, 3 })
+                foreach (bool prepared in new[] { false, true }) // as loaded by a model: 48 rows make whole interleaved Q8_0 groups
                 {
-                    int n = 37;
+                    int n = prepared ? 48 : 37;
                     var values = QuantizationTests.RandomValues(n * k, k + m, 1f);
                     int rowBytes = (int)GgmlTypeInfo.RowBytes(type, k);
                     var bytes = new byte[n * rowBytes];
@@ -111,7 +112,9 @@ public unsafe class SolutionAccuracyTests
                     fixed (byte* bp = bytes)
                     fixed (float* ap = a, cp = c)
                     {
+                        using var weights = new PreparedWeights();
                         var w = new WeightMatrix(bp, type, n, k);
+                        if (prepared) w = weights.Prepare(w);
                         var shape = KernelShape.Gemm(n, k, type);
                         var solutions = Registry.Runnable(shape);
                         Assert.Equal(IntegerDot.IsSupported(type) ? 3 : 2, solutions.Count);
@@ -121,7 +124,7 @@ public unsafe class SolutionAccuracyTests
                             Array.Clear(c);
                             s.Get<GemmKernel>()(context, w, ap, cp, m);
                             double tolerance = type is GgmlType.F16 or GgmlType.BF16 ? 1e-3 : 1e-4;
-                            AssertClose(expected, c, tolerance, $"{s.Name} {type} k={k} m={m}");
+                            AssertClose(expected, c, tolerance, $"{s.Name} {type} k={k} m={m} prepared={prepared}");
                         }
                     }
                 }

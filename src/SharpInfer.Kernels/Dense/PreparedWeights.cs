@@ -1,0 +1,50 @@
+using SharpInfer.Kernels.Quantization;
+
+namespace SharpInfer.Kernels.Dense;
+
+/// <summary>
+/// The copies and tables that the fast kernels read, made once when weights are loaded: block-scale tables of
+/// Q8_0/Q4_0 (<see cref="BlockScales"/>), the interleaved copy of Q8_0 (<see cref="InterleavedQ8_0"/>), packed Q4_0
+/// payloads, column-blocked copies of long F16 rows (<see cref="RowDot.BlockF16"/>). A model prepares its matrices
+/// here, and so does the kernel benchmark, so that both run the same kernels. The native memory belongs to this
+/// object and is freed by <see cref="Dispose"/>; the prepared matrices must not be used after that.
+/// </summary>
+public sealed unsafe class PreparedWeights : IDisposable
+{
+    private readonly List<nint> _tables = [];
+
+    /// <summary><paramref name="w"/> with whatever its type's fastest kernels read; other types come back as they are.</summary>
+    public WeightMatrix Prepare(WeightMatrix w)
+    {
+        if (w.Type == GgmlType.F16 && RowDot.F16BlockColumns(w.Columns) is int blockColumns and > 0)
+            return w.WithBlocked(Keep(RowDot.BlockF16(w, blockColumns)), blockColumns);
+        if (!BlockScales.Applies(w.Type)) return w;
+        w = w.WithScales(Keep(BlockScales.Create(w)));
+        // Q8_0 matrices in whole groups of 16 rows get their values interleaved by column pairs and their scales
+        // grouped, instead of the packed copy: every token then takes 16-bit multiply-adds, which ran 1.3-1.6x the
+        // int8 dots for one token and 1.5-1.9x the float GEMM for 16-128 tokens (one thread, kernel alone), for 4 more
+        // bytes per 32 weights.
+        if (InterleavedQ8_0.Suits(w))
+            return w.WithGroupScales(Keep(BlockScales.Group(w))).WithInterleaved(Keep(InterleavedQ8_0.Interleave(w)));
+        // Q4_0/Q8_0 payloads are also packed apart from their scales when the grouped AVX-512 kernels read them:
+        // one 64-byte load per group of blocks instead of four loads and three inserts, and fewer bytes per decode
+        // step. Measured single-token decode on the 1.1B shape: Q4_0 +16-21%, Q8_0 +12%; the 135M shape's 576-column
+        // rows (a partial last group) -18% time per row for Q4_0 at two threads (in-process, 49152 x 576). The
+        // original rows are then read only for embedding lookups, so their file pages can leave memory.
+        if (w.Type is GgmlType.Q4_0 or GgmlType.Q8_0 && IntegerDot.HasGroupedQ4_0)
+            w = w.WithPacked(Keep(BlockScales.Pack(w)));
+        return w;
+    }
+
+    private T* Keep<T>(T* table) where T : unmanaged
+    {
+        _tables.Add((nint)table);
+        return table;
+    }
+
+    public void Dispose()
+    {
+        foreach (nint table in _tables) BlockScales.Free((void*)table);
+        _tables.Clear();
+    }
+}

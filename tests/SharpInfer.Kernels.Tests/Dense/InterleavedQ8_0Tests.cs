@@ -1,0 +1,188 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
+using SharpInfer.Kernels.Dense;
+using SharpInfer.Kernels.Quantization;
+using SharpInfer.Kernels.Reference;
+using SharpInfer.Kernels.Tests.Quantization;
+using SharpInfer.Kernels.Threading;
+using Xunit.Abstractions;
+
+namespace SharpInfer.Kernels.Tests.Dense;
+
+/// <summary>
+/// The 16-bit multiply-add kernels of interleaved Q8_0 matrices (<see cref="InterleavedQ8_0"/>): the interleaved copy
+/// holds each row's values, products match a float64 reference of the same quantized weights and activations, and a
+/// token's bits do not depend on the batch, the thread count, the token group or the decode mode.
+/// </summary>
+public unsafe class InterleavedQ8_0Tests(ITestOutputHelper output)
+{
+    /// <summary>A Q8_0 matrix with the tables the model builds: scale table, grouped scales, interleaved copy; and the
+    /// same matrix with a packed copy instead (the int8 dot products).</summary>
+    private sealed class Q8Matrix : IDisposable
+    {
+        private readonly byte[] _data;
+        private readonly GCHandle _pin;
+        private readonly float* _scales, _grouped;
+        private readonly byte* _packed, _interleaved;
+        public readonly WeightMatrix Plain;       // only the stored blocks
+        public readonly WeightMatrix Interleaved; // takes InterleavedQ8_0
+        public readonly WeightMatrix Packed;      // the same values through IntegerDot
+
+        public Q8Matrix(int rows, int cols, int seed)
+        {
+            var values = QuantizationTests.RandomValues(rows * cols, seed, 2f);
+            long rowBytes = GgmlTypeInfo.RowBytes(GgmlType.Q8_0, cols);
+            _data = GC.AllocateArray<byte>((int)(rows * rowBytes), pinned: true);
+            for (int r = 0; r < rows; r++) Quantize.Row(GgmlType.Q8_0, values.AsSpan(r * cols, cols), _data.AsSpan((int)(r * rowBytes), (int)rowBytes));
+            _pin = GCHandle.Alloc(_data, GCHandleType.Pinned);
+            Plain = new WeightMatrix((byte*)_pin.AddrOfPinnedObject(), GgmlType.Q8_0, rows, cols);
+            _scales = BlockScales.Create(Plain);
+            var w = Plain.WithScales(_scales);
+            _packed = BlockScales.Pack(w);
+            Packed = w.WithPacked(_packed);
+            if (rows % InterleavedQ8_0.GroupRows == 0)
+            {
+                _interleaved = InterleavedQ8_0.Interleave(w);
+                _grouped = BlockScales.Group(w);
+                Interleaved = w.WithGroupScales(_grouped).WithInterleaved(_interleaved);
+            }
+        }
+
+        public void Dispose()
+        {
+            BlockScales.Free(_scales); BlockScales.Free(_packed); BlockScales.Free(_grouped); BlockScales.Free(_interleaved);
+            _pin.Free();
+        }
+    }
+
+    private static float[] Run(WeightMatrix w, float[] x, int first, int count, int threads, int gemv = -1, bool decodeTakesTile = false)
+    {
+        using var pool = new WorkerPool(threads);
+        var y = GC.AllocateArray<float>(count * w.Rows, pinned: true);
+        fixed (float* xp = x) fixed (float* yp = y)
+            new MatMul(pool) { MatrixVectorTokensTakeTile = decodeTakesTile }.Run(w, xp + (long)first * w.Columns, yp, count, gemv);
+        return y;
+    }
+
+    private static float[] Activations(int tokens, int cols, int seed)
+    {
+        var x = GC.AllocateArray<float>(tokens * cols, pinned: true);
+        QuantizationTests.RandomValues(tokens * cols, seed, 1.5f).CopyTo(x, 0);
+        return x;
+    }
+
+    private static void AssertSameBits(float[] expected, int expectedOffset, float[] actual, int actualOffset, int count, string what)
+    {
+        for (int i = 0; i < count; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(expected[expectedOffset + i]) == BitConverter.SingleToInt32Bits(actual[actualOffset + i]),
+                $"{what}: element {i}: {actual[actualOffset + i]:R} != {expected[expectedOffset + i]:R}");
+    }
+
+    [Fact]
+    public void OnlyQ8_0MatricesOfWholeGroupsWithTheirCopyTakeIt()
+    {
+        using var m = new Q8Matrix(48, 576, 1);
+        Assert.Equal(Avx512BW.IsSupported, InterleavedQ8_0.Suits(m.Packed));
+        Assert.Equal(Avx512BW.IsSupported, InterleavedQ8_0.Applies(m.Interleaved));
+        Assert.False(InterleavedQ8_0.Applies(m.Packed)); // no interleaved copy: the int8 dots
+        Assert.False(InterleavedQ8_0.Suits(m.Plain));    // no scale table
+        using var odd = new Q8Matrix(40, 64, 2);
+        Assert.False(InterleavedQ8_0.Suits(odd.Packed));
+        Assert.Throws<ArgumentException>(() => InterleavedQ8_0.Interleave(odd.Packed));
+    }
+
+    [Fact]
+    public void TheCopyHoldsEachRowsValuesByColumnPairs()
+    {
+        const int rows = 32, cols = 96;
+        using var m = new Q8Matrix(rows, cols, 3);
+        int blocks = cols / 32;
+        sbyte* copy = (sbyte*)m.Interleaved.Interleaved;
+        for (int r = 0; r < rows; r++)
+            for (int k = 0; k < cols; k++)
+            {
+                sbyte expected = (sbyte)m.Plain.Data[(long)r * m.Plain.RowBytes + k / 32 * 34 + 2 + k % 32];
+                int g = r / 16, i = r % 16, b = k / 32, p = k % 32 / 2, j = k % 2;
+                sbyte actual = copy[((g * blocks + b) * 16 + p) * 32 + 2 * i + j];
+                Assert.True(expected == actual, $"row {r} column {k}: copy {actual}, stored {expected}");
+            }
+        for (int g = 0; g < rows / 16; g++) // grouped scales: the 16 rows of a group side by side per block
+            for (int b = 0; b < blocks; b++)
+                for (int i = 0; i < 16; i++)
+                    Assert.Equal(m.Packed.Scales[(g * 16 + i) * blocks + b], m.Interleaved.GroupScales[(g * blocks + b) * 16 + i]);
+    }
+
+    /// <summary>
+    /// 576 columns (18 blocks) and 2048 (64); 48 rows on two threads: items of whole groups; 19 tokens: groups of 8,
+    /// 8 and 3. Against a float64 reference of the same dequantized weights and the same int8 activations.
+    /// </summary>
+    [Theory]
+    [InlineData(48, 576)]
+    [InlineData(32, 2048)]
+    public void ProductsMatchTheReferenceOfTheSameQuantization(int rows, int cols)
+    {
+        if (!Avx512BW.IsSupported) return; // the loader builds no interleaved copy without AVX-512BW
+        const int tokens = 19;
+        using var m = new Q8Matrix(rows, cols, 5);
+        var x = Activations(tokens, cols, 6);
+        var y = Run(m.Interleaved, x, 0, tokens, threads: 2);
+        var reference = ReferenceKernels.Gemm(m.Plain, x, tokens, quantizeActivations: true);
+        var fullPrecision = ReferenceKernels.Gemm(m.Plain, x, tokens);
+        double maxRef = 0, maxErr = 0, maxFull = 0;
+        for (int i = 0; i < y.Length; i++)
+        {
+            maxRef = Math.Max(maxRef, Math.Abs(reference[i]));
+            maxErr = Math.Max(maxErr, Math.Abs(y[i] - reference[i]));
+            maxFull = Math.Max(maxFull, Math.Abs(y[i] - fullPrecision[i]));
+        }
+        output.WriteLine($"{rows} x {cols}, {tokens} tokens: max |out - ref| {maxErr:E2} ({maxErr / maxRef:E2} of max |ref|); against full-precision activations {maxFull:E2} ({maxFull / maxRef:E2})");
+        Assert.True(maxErr <= 1e-4 * maxRef, $"max |out - ref| {maxErr:E3} > 1e-4 * max |ref| {maxRef:E3}");
+        Assert.True(maxFull > maxErr, "int8 activations should be further from the full-precision products than from their own reference");
+    }
+
+    /// <summary>
+    /// The same tokens in GEMMs of every size 1..8 and larger, on one or two threads, as the engine's decode tokens
+    /// (gemvTokens) in either decode mode: always the same bits. And the kernels really ran: the int8 dot products of
+    /// the packed copy sum in another order, so some bits differ.
+    /// </summary>
+    [Fact]
+    public void ATokensBitsDoNotDependOnTheBatchTheThreadsOrTheDecodeMode()
+    {
+        if (!Avx512BW.IsSupported) return;
+        const int rows = 64, cols = 576, tokens = 21;
+        using var m = new Q8Matrix(rows, cols, 7);
+        var x = Activations(tokens, cols, 8);
+        var all = Run(m.Interleaved, x, 0, tokens, threads: 2);
+        foreach (var (first, count) in new[] { (0, 1), (1, 2), (3, 3), (6, 4), (10, 5), (15, 6), (2, 7), (13, 8), (4, 9), (5, 16) })
+        {
+            var part = Run(m.Interleaved, x, first, count, threads: 1);
+            AssertSameBits(all, first * rows, part, 0, count * rows, $"tokens {first}..{first + count - 1} as a GEMM of {count}");
+        }
+        foreach (bool decodeTakesTile in new[] { false, true })
+        {
+            var decode = Run(m.Interleaved, x, 0, tokens, threads: 2, gemv: 5, decodeTakesTile: decodeTakesTile);
+            AssertSameBits(all, 0, decode, 0, tokens * rows, $"five decode tokens first, decode on the tile: {decodeTakesTile}");
+        }
+        var integerDots = Run(m.Packed, x, 0, 3, threads: 1); // three tokens: the int8 matrix-vector path
+        int differing = 0;
+        for (int i = 0; i < 3 * rows; i++) differing += BitConverter.SingleToInt32Bits(all[i]) != BitConverter.SingleToInt32Bits(integerDots[i]) ? 1 : 0;
+        Assert.True(differing > 0, "the interleaved matrix gave the int8 dot products' bits everywhere: its kernels did not run");
+    }
+
+    [Fact]
+    public void RunRejectsRowsThatAreNotWholeGroups()
+    {
+        if (!Avx512BW.IsSupported) return;
+        using var m = new Q8Matrix(32, 64, 9);
+        var y = new float[32];
+        var x16 = new short[64];
+        var xd = new float[2];
+        fixed (float* yp = y, xdp = xd) fixed (short* xp = x16)
+        {
+            var w = m.Interleaved;
+            float* ypp = yp; short* xpp = xp; float* xdpp = xdp;
+            Assert.Throws<ArgumentException>(() => InterleavedQ8_0.Run(w, 8, 32, xpp, xdpp, 1, ypp, 32));
+            Assert.Throws<InvalidOperationException>(() => InterleavedQ8_0.Run(m.Packed, 0, 32, xpp, xdpp, 1, ypp, 32));
+        }
+    }
+}

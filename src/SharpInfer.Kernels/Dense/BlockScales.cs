@@ -28,7 +28,7 @@ public static unsafe class BlockScales
     }
 
     /// <summary>
-    /// The scale table of <paramref name="w"/> regrouped as [Rows / 16, Columns / 32, 16] for <see cref="InterleavedQ8_0"/>
+    /// The scale table of <paramref name="w"/> regrouped as [Rows / 16, Columns / 32, 16] for <see cref="InterleavedGemm"/>
     /// (Rows a multiple of 16). Free it with <see cref="Free"/>.
     /// </summary>
     public static float* Group(in WeightMatrix w)
@@ -43,7 +43,7 @@ public static unsafe class BlockScales
         return grouped;
     }
 
-    /// <summary>Frees a table from <see cref="Create"/>, <see cref="Group"/>, <see cref="Pack"/> or <see cref="InterleavedQ8_0.Interleave"/>.</summary>
+    /// <summary>Frees a table from <see cref="Create"/>, <see cref="Group"/>, <see cref="Pack"/> or <see cref="InterleavedGemm.Interleave"/>.</summary>
     public static void Free(void* table)
     {
         if (table != null) NativeMemory.AlignedFree(table);

@@ -10,7 +10,7 @@ namespace SharpInfer.Kernels.Dense;
 /// Every (row, token) pair owns one accumulator filled left to right and summed at the end, so a pair's value does
 /// not depend on which tile or token group it was computed in.
 /// <para>
-/// Q8_0 matrices with an interleaved copy do not come here: <see cref="InterleavedQ8_0"/>'s 16-bit integer
+/// Q8_0 matrices with an interleaved copy do not come here: <see cref="InterleavedGemm"/>'s 16-bit integer
 /// multiply-adds beat this tile's float FMAs (which reach ~95% of their peak at 576 columns) 1.5-1.9x.
 /// </para>
 /// </summary>

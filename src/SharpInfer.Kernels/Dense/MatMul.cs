@@ -40,7 +40,7 @@ public sealed unsafe class MatMul : IParallelWork
     private sbyte[] _xq = [];
     private float[] _xd = [];
     private int[] _xs = [];
-    private short[] _x16 = []; // [tokens, cols] the int8 activations widened for InterleavedQ8_0
+    private short[] _x16 = []; // [tokens, cols] the int8 activations widened for InterleavedGemm
     // [tokens, Q4_0Prepared*] the same quants in the order DotQ4_0Grouped reads, their scales and scaled sums
     private sbyte[] _xqPermuted = [];
     private float[] _xdPadded = [];
@@ -75,8 +75,8 @@ public sealed unsafe class MatMul : IParallelWork
     public int IntegerPathMaxTokens { get; set; } = 3;
 
     /// <summary>
-    /// Interleaved Q8_0 matrices (<see cref="InterleavedQ8_0"/>) take it for every token: its 16-bit multiply-adds
-    /// beat the float GEMM 1.5-1.9x at 16-128 tokens and the int8 matrix-vector dots 1.3-1.6x at one token.
+    /// Interleaved Q8_0/Q4_0 matrices (<see cref="InterleavedGemm"/>) take it for every token: its 16-bit multiply-adds
+    /// beat the float GEMM 1.5-1.9x at 16-128 tokens and the int8 matrix-vector dots of Q8_0 1.3-1.6x at one token.
     /// Q4_0 rows made of whole groups of four blocks (columns a multiple of 128) take the int8 path for every token,
     /// prompts included: its unsigned nibbles need no sign fix-up, so four blocks cost about nine instructions a
     /// token, and prompt processing of the 1.1B shape ran 1.23-1.30x faster than the float GEMM (128 tokens, two
@@ -86,7 +86,7 @@ public sealed unsafe class MatMul : IParallelWork
     /// on its batch.
     /// </summary>
     private static bool IntegerBeatsGemm(in WeightMatrix w) =>
-        InterleavedQ8_0.Applies(w) || w.Type == GgmlType.Q4_0 && w.Scales != null && IntegerDot.HasGroupedQ4_0 && w.Columns % 128 == 0;
+        InterleavedGemm.Applies(w) || w.Type == GgmlType.Q4_0 && w.Scales != null && IntegerDot.HasGroupedQ4_0 && w.Columns % 128 == 0;
 
     /// <param name="w">[rows, cols] weights.</param>
     /// <param name="x">[tokens, cols] activations, row-major.</param>
@@ -125,7 +125,7 @@ public sealed unsafe class MatMul : IParallelWork
             // About 8 items per thread: enough to balance, few enough that threads stream long contiguous runs.
             int rowsPerItem = Math.Max(MinRowsPerItem, (_w[i].Rows + 8 * _pool.Threads - 1) / (8 * _pool.Threads) + 3 & ~3);
             // Whole interleaved groups (the split decides only which thread computes a row, not how).
-            if (InterleavedQ8_0.Applies(_w[i])) rowsPerItem = (rowsPerItem + InterleavedQ8_0.GroupRows - 1) & ~(InterleavedQ8_0.GroupRows - 1);
+            if (InterleavedGemm.Applies(_w[i])) rowsPerItem = (rowsPerItem + InterleavedGemm.GroupRows - 1) & ~(InterleavedGemm.GroupRows - 1);
             _rowsPerItem[i] = rowsPerItem;
             _firstItem[i + 1] = _firstItem[i] + (_w[i].Rows + rowsPerItem - 1) / rowsPerItem;
         }
@@ -148,11 +148,11 @@ public sealed unsafe class MatMul : IParallelWork
         {
             QuantizeInput(x, gemvTokens, cols);
             for (int i = 0; i < _count; i++)
-                if (_w[i].Type == GgmlType.Q4_0 && _w[i].Scales != null && IntegerDot.HasGroupedQ4_0) _permuted = true;
+                if (_w[i].Type == GgmlType.Q4_0 && _w[i].Scales != null && IntegerDot.HasGroupedQ4_0 && !InterleavedGemm.Applies(_w[i])) _permuted = true;
             bool preparedQ8 = false, interleaved = false;
             for (int i = 0; i < _count; i++)
             {
-                if (InterleavedQ8_0.Applies(_w[i])) interleaved = true;
+                if (InterleavedGemm.Applies(_w[i])) interleaved = true;
                 // one token takes DotQ8_0Grouped, which needs no preparation
                 else if (gemvTokens > 1 && _w[i].Type == GgmlType.Q8_0 && _w[i].Scales != null && IntegerDot.HasGroupedQ4_0) preparedQ8 = true;
             }
@@ -160,7 +160,7 @@ public sealed unsafe class MatMul : IParallelWork
             {
                 long n = (long)gemvTokens * cols;
                 if (_x16.Length < n) _x16 = GC.AllocateArray<short>(_xq.Length, pinned: true);
-                fixed (sbyte* xq = _xq) fixed (short* x16 = _x16) InterleavedQ8_0.Widen(xq, x16, n);
+                fixed (sbyte* xq = _xq) fixed (short* x16 = _x16) InterleavedGemm.Widen(xq, x16, n);
             }
             if (preparedQ8)
             {
@@ -301,9 +301,9 @@ public sealed unsafe class MatMul : IParallelWork
     private void IntegerRows(in WeightMatrix w, float* y, int start, int end)
     {
         int cols = w.Columns, rows = w.Rows, tokens = _gemvTokens;
-        if (InterleavedQ8_0.Applies(w))
+        if (InterleavedGemm.Applies(w))
         {
-            fixed (short* x16 = _x16) fixed (float* xd = _xd) InterleavedQ8_0.Run(w, start, end, x16, xd, tokens, y, rows);
+            fixed (short* x16 = _x16) fixed (float* xd = _xd) fixed (int* xs = _xs) InterleavedGemm.Run(w, start, end, x16, xd, xs, tokens, y, rows);
             return;
         }
         bool groupedQ4 = _permuted && w.Type == GgmlType.Q4_0 && w.Scales != null;

@@ -4,8 +4,8 @@ namespace SharpInfer.Kernels.Dense;
 
 /// <summary>
 /// The copies and tables that the fast kernels read, made once when weights are loaded: block-scale tables of
-/// Q8_0/Q4_0 (<see cref="BlockScales"/>), the interleaved copy of Q8_0 (<see cref="InterleavedQ8_0"/>), packed Q4_0
-/// payloads, column-blocked copies of long F16 rows (<see cref="RowDot.BlockF16"/>). A model prepares its matrices
+/// Q8_0/Q4_0 (<see cref="BlockScales"/>), the interleaved copy of Q8_0/Q4_0 (<see cref="InterleavedGemm"/>), packed Q8_0/Q4_0
+/// payloads (rows not in whole groups of 16), column-blocked copies of long F16 rows (<see cref="RowDot.BlockF16"/>). A model prepares its matrices
 /// here, and so does the kernel benchmark, so that both run the same kernels. The native memory belongs to this
 /// object and is freed by <see cref="Dispose"/>; the prepared matrices must not be used after that.
 /// </summary>
@@ -20,12 +20,12 @@ public sealed unsafe class PreparedWeights : IDisposable
             return w.WithBlocked(Keep(RowDot.BlockF16(w, blockColumns)), blockColumns);
         if (!BlockScales.Applies(w.Type)) return w;
         w = w.WithScales(Keep(BlockScales.Create(w)));
-        // Q8_0 matrices in whole groups of 16 rows get their values interleaved by column pairs and their scales
-        // grouped, instead of the packed copy: every token then takes 16-bit multiply-adds, which ran 1.3-1.6x the
-        // int8 dots for one token and 1.5-1.9x the float GEMM for 16-128 tokens (one thread, kernel alone), for 4 more
-        // bytes per 32 weights.
-        if (InterleavedQ8_0.Suits(w))
-            return w.WithGroupScales(Keep(BlockScales.Group(w))).WithInterleaved(Keep(InterleavedQ8_0.Interleave(w)));
+        // Q8_0/Q4_0 matrices in whole groups of 16 rows get their values interleaved by column pairs and their scales
+        // grouped, instead of the packed copy: every token then takes 16-bit multiply-adds, which ran (Q8_0, one
+        // thread, kernel alone) 1.3-1.6x the int8 dots for one token and 1.5-1.9x the float GEMM for 16-128 tokens,
+        // for 4 more bytes per 32 weights.
+        if (InterleavedGemm.Suits(w))
+            return w.WithGroupScales(Keep(BlockScales.Group(w))).WithInterleaved(Keep(InterleavedGemm.Interleave(w)));
         // Q4_0/Q8_0 payloads are also packed apart from their scales when the grouped AVX-512 kernels read them:
         // one 64-byte load per group of blocks instead of four loads and three inserts, and fewer bytes per decode
         // step. Measured single-token decode on the 1.1B shape: Q4_0 +16-21%, Q8_0 +12%; the 135M shape's 576-column

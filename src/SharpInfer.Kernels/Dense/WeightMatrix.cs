@@ -32,14 +32,14 @@ public readonly unsafe struct WeightMatrix
     public readonly byte* Blocked;
     public readonly int BlockColumns;
     /// <summary>
-    /// The block scales again, grouped for <see cref="InterleavedQ8_0"/>: [Rows / 16, Columns / 32, 16], the 16 rows
+    /// The block scales again, grouped for <see cref="InterleavedGemm"/>: [Rows / 16, Columns / 32, 16], the 16 rows
     /// of a group side by side for each block (one vector load instead of a gather), or null.
     /// </summary>
     public readonly float* GroupScales;
     /// <summary>
-    /// The int8 values of a Q8_0 matrix in groups of 16 rows interleaved by column pairs (see
-    /// <see cref="InterleavedQ8_0.Interleave"/>), or null. With <see cref="GroupScales"/> it sends every token of
-    /// the matrix through <see cref="InterleavedQ8_0"/>.
+    /// The values of a Q8_0 or Q4_0 matrix in groups of 16 rows interleaved by column pairs (see
+    /// <see cref="InterleavedGemm.Interleave"/>), or null. With <see cref="GroupScales"/> it sends every token of
+    /// the matrix through <see cref="InterleavedGemm"/>.
     /// </summary>
     public readonly byte* Interleaved;
 
@@ -55,8 +55,8 @@ public readonly unsafe struct WeightMatrix
         RowBytes = checked((int)GgmlTypeInfo.RowBytes(type, columns));
         if (groupScales != null && (scales == null || rows % 16 != 0)) throw new ArgumentException("grouped scales need the scale table and whole groups of 16 rows");
         GroupScales = groupScales;
-        if (interleaved != null && (type != GgmlType.Q8_0 || rows % InterleavedQ8_0.GroupRows != 0))
-            throw new ArgumentException($"an interleaved copy needs a Q8_0 matrix of whole groups of {InterleavedQ8_0.GroupRows} rows");
+        if (interleaved != null && (type is not (GgmlType.Q8_0 or GgmlType.Q4_0) || rows % InterleavedGemm.GroupRows != 0))
+            throw new ArgumentException($"an interleaved copy needs a Q8_0 or Q4_0 matrix of whole groups of {InterleavedGemm.GroupRows} rows");
         Interleaved = interleaved;
     }
 
@@ -72,7 +72,7 @@ public readonly unsafe struct WeightMatrix
     /// <summary>The same matrix with grouped block scales (from <see cref="BlockScales.Group"/>).</summary>
     public WeightMatrix WithGroupScales(float* groupScales) => new(Data, Type, Rows, Columns, Scales, Packed, Blocked, BlockColumns, groupScales, Interleaved);
 
-    /// <summary>The same matrix with its interleaved copy (from <see cref="InterleavedQ8_0.Interleave"/>).</summary>
+    /// <summary>The same matrix with its interleaved copy (from <see cref="InterleavedGemm.Interleave"/>).</summary>
     public WeightMatrix WithInterleaved(byte* interleaved) => new(Data, Type, Rows, Columns, Scales, Packed, Blocked, BlockColumns, GroupScales, interleaved);
 
     /// <summary>Bytes of one row of <see cref="Packed"/>.</summary>

@@ -16,7 +16,7 @@ public class BatchInvarianceTests
     // Three query heads per KV head: a query tile then holds a number of rows that is not a multiple of four, so rows
     // are scored both in fours and alone depending on where the chunking puts them.
     private static readonly ModelShape Shape = new("invariance", Dim: 192, Layers: 2, Heads: 6, KvHeads: 2, FfnDim: 256, VocabSize: 300, ContextLength: 2048);
-    // FFN rows of 2048 columns: long rows through every kernel (the Q8_0 matrices take InterleavedQ8_0; the main
+    // FFN rows of 2048 columns: long rows through every kernel (the Q8_0 matrices take InterleavedGemm; the main
     // shape's 300-row output head, not whole groups of 16, keeps the int8 dots and the tile).
     private static readonly ModelShape LongRowShape = Shape with { Name = "invariance-long-rows", Dim = 96, Heads = 3, KvHeads = 1, FfnDim = 2048 };
     private const int PageSize = 16;

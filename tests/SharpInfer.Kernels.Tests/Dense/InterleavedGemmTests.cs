@@ -10,39 +10,39 @@ using Xunit.Abstractions;
 namespace SharpInfer.Kernels.Tests.Dense;
 
 /// <summary>
-/// The 16-bit multiply-add kernels of interleaved Q8_0 matrices (<see cref="InterleavedQ8_0"/>): the interleaved copy
-/// holds each row's values, products match a float64 reference of the same quantized weights and activations, and a
-/// token's bits do not depend on the batch, the thread count, the token group or the decode mode.
+/// The 16-bit multiply-add kernels of interleaved Q8_0 and Q4_0 matrices (<see cref="InterleavedGemm"/>): the
+/// interleaved copy holds each row's values, products match a float64 reference of the same quantized weights and
+/// activations, and a token's bits do not depend on the batch, the thread count, the token group or the decode mode.
 /// </summary>
-public unsafe class InterleavedQ8_0Tests(ITestOutputHelper output)
+public unsafe class InterleavedGemmTests(ITestOutputHelper output)
 {
-    /// <summary>A Q8_0 matrix with the tables the model builds: scale table, grouped scales, interleaved copy; and the
-    /// same matrix with a packed copy instead (the int8 dot products).</summary>
-    private sealed class Q8Matrix : IDisposable
+    /// <summary>A Q8_0 or Q4_0 matrix with the tables the model builds: scale table, grouped scales, interleaved
+    /// copy; and the same matrix with a packed copy instead (the int8 dot products).</summary>
+    private sealed class QMatrix : IDisposable
     {
         private readonly byte[] _data;
         private readonly GCHandle _pin;
         private readonly float* _scales, _grouped;
         private readonly byte* _packed, _interleaved;
         public readonly WeightMatrix Plain;       // only the stored blocks
-        public readonly WeightMatrix Interleaved; // takes InterleavedQ8_0
+        public readonly WeightMatrix Interleaved; // takes InterleavedGemm
         public readonly WeightMatrix Packed;      // the same values through IntegerDot
 
-        public Q8Matrix(int rows, int cols, int seed)
+        public QMatrix(GgmlType type, int rows, int cols, int seed)
         {
             var values = QuantizationTests.RandomValues(rows * cols, seed, 2f);
-            long rowBytes = GgmlTypeInfo.RowBytes(GgmlType.Q8_0, cols);
+            long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
             _data = GC.AllocateArray<byte>((int)(rows * rowBytes), pinned: true);
-            for (int r = 0; r < rows; r++) Quantize.Row(GgmlType.Q8_0, values.AsSpan(r * cols, cols), _data.AsSpan((int)(r * rowBytes), (int)rowBytes));
+            for (int r = 0; r < rows; r++) Quantize.Row(type, values.AsSpan(r * cols, cols), _data.AsSpan((int)(r * rowBytes), (int)rowBytes));
             _pin = GCHandle.Alloc(_data, GCHandleType.Pinned);
-            Plain = new WeightMatrix((byte*)_pin.AddrOfPinnedObject(), GgmlType.Q8_0, rows, cols);
+            Plain = new WeightMatrix((byte*)_pin.AddrOfPinnedObject(), type, rows, cols);
             _scales = BlockScales.Create(Plain);
             var w = Plain.WithScales(_scales);
             _packed = BlockScales.Pack(w);
             Packed = w.WithPacked(_packed);
-            if (rows % InterleavedQ8_0.GroupRows == 0)
+            if (rows % InterleavedGemm.GroupRows == 0)
             {
-                _interleaved = InterleavedQ8_0.Interleave(w);
+                _interleaved = InterleavedGemm.Interleave(w);
                 _grouped = BlockScales.Group(w);
                 Interleaved = w.WithGroupScales(_grouped).WithInterleaved(_interleaved);
             }
@@ -78,33 +78,53 @@ public unsafe class InterleavedQ8_0Tests(ITestOutputHelper output)
                 $"{what}: element {i}: {actual[actualOffset + i]:R} != {expected[expectedOffset + i]:R}");
     }
 
-    [Fact]
-    public void OnlyQ8_0MatricesOfWholeGroupsWithTheirCopyTakeIt()
+    [Theory]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    public void OnlyMatricesOfWholeGroupsWithTheirCopyTakeIt(GgmlType type)
     {
-        using var m = new Q8Matrix(48, 576, 1);
-        Assert.Equal(Avx512BW.IsSupported, InterleavedQ8_0.Suits(m.Packed));
-        Assert.Equal(Avx512BW.IsSupported, InterleavedQ8_0.Applies(m.Interleaved));
-        Assert.False(InterleavedQ8_0.Applies(m.Packed)); // no interleaved copy: the int8 dots
-        Assert.False(InterleavedQ8_0.Suits(m.Plain));    // no scale table
-        using var odd = new Q8Matrix(40, 64, 2);
-        Assert.False(InterleavedQ8_0.Suits(odd.Packed));
-        Assert.Throws<ArgumentException>(() => InterleavedQ8_0.Interleave(odd.Packed));
+        using var m = new QMatrix(type, 48, 576, 1);
+        Assert.Equal(Avx512BW.IsSupported, InterleavedGemm.Suits(m.Packed));
+        Assert.Equal(Avx512BW.IsSupported, InterleavedGemm.Applies(m.Interleaved));
+        Assert.False(InterleavedGemm.Applies(m.Packed)); // no interleaved copy: the int8 dots
+        Assert.False(InterleavedGemm.Suits(m.Plain));    // no scale table
+        using var odd = new QMatrix(type, 40, 64, 2);
+        Assert.False(InterleavedGemm.Suits(odd.Packed));
+        Assert.Throws<ArgumentException>(() => InterleavedGemm.Interleave(odd.Packed));
+        using var f16 = new QMatrix(GgmlType.Q8_0, 16, 64, 3);
+        Assert.False(InterleavedGemm.Suits(new WeightMatrix(f16.Plain.Data, GgmlType.F16, 16, 32))); // not a block type
     }
 
-    [Fact]
-    public void TheCopyHoldsEachRowsValuesByColumnPairs()
+    /// <summary>Q8_0: pair vector p of a block is 32 int8 at byte 32 p; Q4_0: chunk c's bytes hold pair vector c in
+    /// their low nibbles and c + 8 in their high nibbles.</summary>
+    [Theory]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    public void TheCopyHoldsEachRowsValuesByColumnPairs(GgmlType type)
     {
+        if (!Avx512BW.IsSupported) return;
         const int rows = 32, cols = 96;
-        using var m = new Q8Matrix(rows, cols, 3);
+        using var m = new QMatrix(type, rows, cols, 3);
         int blocks = cols / 32;
-        sbyte* copy = (sbyte*)m.Interleaved.Interleaved;
+        byte* copy = m.Interleaved.Interleaved;
+        int blockBytes = GgmlTypeInfo.BlockBytes(type);
         for (int r = 0; r < rows; r++)
             for (int k = 0; k < cols; k++)
             {
-                sbyte expected = (sbyte)m.Plain.Data[(long)r * m.Plain.RowBytes + k / 32 * 34 + 2 + k % 32];
-                int g = r / 16, i = r % 16, b = k / 32, p = k % 32 / 2, j = k % 2;
-                sbyte actual = copy[((g * blocks + b) * 16 + p) * 32 + 2 * i + j];
-                Assert.True(expected == actual, $"row {r} column {k}: copy {actual}, stored {expected}");
+                byte* values = m.Plain.Data + (long)r * m.Plain.RowBytes + k / 32 * blockBytes + 2;
+                int g = r / 16, i = r % 16, b = k / 32, p = k % 32 / 2, j = k % 2, expected, actual;
+                if (type == GgmlType.Q8_0)
+                {
+                    expected = (sbyte)values[k % 32];
+                    actual = ((sbyte*)copy)[((g * blocks + b) * 16 + p) * 32 + 2 * i + j];
+                }
+                else
+                {
+                    expected = k % 32 < 16 ? values[k % 32] & 0x0F : values[k % 32 - 16] >> 4;
+                    byte packed = copy[(g * blocks + b) * 256 + p % 8 * 32 + 2 * i + j];
+                    actual = p < 8 ? packed & 0x0F : packed >> 4;
+                }
+                Assert.True(expected == actual, $"{type} row {r} column {k}: copy {actual}, stored {expected}");
             }
         for (int g = 0; g < rows / 16; g++) // grouped scales: the 16 rows of a group side by side per block
             for (int b = 0; b < blocks; b++)
@@ -117,13 +137,15 @@ public unsafe class InterleavedQ8_0Tests(ITestOutputHelper output)
     /// 8 and 3. Against a float64 reference of the same dequantized weights and the same int8 activations.
     /// </summary>
     [Theory]
-    [InlineData(48, 576)]
-    [InlineData(32, 2048)]
-    public void ProductsMatchTheReferenceOfTheSameQuantization(int rows, int cols)
+    [InlineData(GgmlType.Q8_0, 48, 576)]
+    [InlineData(GgmlType.Q8_0, 32, 2048)]
+    [InlineData(GgmlType.Q4_0, 48, 576)]
+    [InlineData(GgmlType.Q4_0, 32, 2048)]
+    public void ProductsMatchTheReferenceOfTheSameQuantization(GgmlType type, int rows, int cols)
     {
         if (!Avx512BW.IsSupported) return; // the loader builds no interleaved copy without AVX-512BW
         const int tokens = 19;
-        using var m = new Q8Matrix(rows, cols, 5);
+        using var m = new QMatrix(type, rows, cols, 5);
         var x = Activations(tokens, cols, 6);
         var y = Run(m.Interleaved, x, 0, tokens, threads: 2);
         var reference = ReferenceKernels.Gemm(m.Plain, x, tokens, quantizeActivations: true);
@@ -135,7 +157,7 @@ public unsafe class InterleavedQ8_0Tests(ITestOutputHelper output)
             maxErr = Math.Max(maxErr, Math.Abs(y[i] - reference[i]));
             maxFull = Math.Max(maxFull, Math.Abs(y[i] - fullPrecision[i]));
         }
-        output.WriteLine($"{rows} x {cols}, {tokens} tokens: max |out - ref| {maxErr:E2} ({maxErr / maxRef:E2} of max |ref|); against full-precision activations {maxFull:E2} ({maxFull / maxRef:E2})");
+        output.WriteLine($"{type} {rows} x {cols}, {tokens} tokens: max |out - ref| {maxErr:E2} ({maxErr / maxRef:E2} of max |ref|); against full-precision activations {maxFull:E2} ({maxFull / maxRef:E2})");
         Assert.True(maxErr <= 1e-4 * maxRef, $"max |out - ref| {maxErr:E3} > 1e-4 * max |ref| {maxRef:E3}");
         Assert.True(maxFull > maxErr, "int8 activations should be further from the full-precision products than from their own reference");
     }
@@ -145,12 +167,14 @@ public unsafe class InterleavedQ8_0Tests(ITestOutputHelper output)
     /// (gemvTokens) in either decode mode: always the same bits. And the kernels really ran: the int8 dot products of
     /// the packed copy sum in another order, so some bits differ.
     /// </summary>
-    [Fact]
-    public void ATokensBitsDoNotDependOnTheBatchTheThreadsOrTheDecodeMode()
+    [Theory]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    public void ATokensBitsDoNotDependOnTheBatchTheThreadsOrTheDecodeMode(GgmlType type)
     {
         if (!Avx512BW.IsSupported) return;
         const int rows = 64, cols = 576, tokens = 21;
-        using var m = new Q8Matrix(rows, cols, 7);
+        using var m = new QMatrix(type, rows, cols, 7);
         var x = Activations(tokens, cols, 8);
         var all = Run(m.Interleaved, x, 0, tokens, threads: 2);
         foreach (var (first, count) in new[] { (0, 1), (1, 2), (3, 3), (6, 4), (10, 5), (15, 6), (2, 7), (13, 8), (4, 9), (5, 16) })
@@ -173,16 +197,17 @@ public unsafe class InterleavedQ8_0Tests(ITestOutputHelper output)
     public void RunRejectsRowsThatAreNotWholeGroups()
     {
         if (!Avx512BW.IsSupported) return;
-        using var m = new Q8Matrix(32, 64, 9);
+        using var m = new QMatrix(GgmlType.Q8_0, 32, 64, 9);
         var y = new float[32];
         var x16 = new short[64];
         var xd = new float[2];
-        fixed (float* yp = y, xdp = xd) fixed (short* xp = x16)
+        var xs = new int[2];
+        fixed (float* yp = y, xdp = xd) fixed (short* xp = x16) fixed (int* xsp = xs)
         {
             var w = m.Interleaved;
-            float* ypp = yp; short* xpp = xp; float* xdpp = xdp;
-            Assert.Throws<ArgumentException>(() => InterleavedQ8_0.Run(w, 8, 32, xpp, xdpp, 1, ypp, 32));
-            Assert.Throws<InvalidOperationException>(() => InterleavedQ8_0.Run(m.Packed, 0, 32, xpp, xdpp, 1, ypp, 32));
+            float* ypp = yp; short* xpp = xp; float* xdpp = xdp; int* xspp = xsp;
+            Assert.Throws<ArgumentException>(() => InterleavedGemm.Run(w, 8, 32, xpp, xdpp, xspp, 1, ypp, 32));
+            Assert.Throws<InvalidOperationException>(() => InterleavedGemm.Run(m.Packed, 0, 32, xpp, xdpp, xspp, 1, ypp, 32));
         }
     }
 }

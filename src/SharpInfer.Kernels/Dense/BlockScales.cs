@@ -28,18 +28,22 @@ public static unsafe class BlockScales
     }
 
     /// <summary>
-    /// The scale table of <paramref name="w"/> regrouped as [Rows / 16, Columns / 32, 16] for <see cref="InterleavedGemm"/>
-    /// (Rows a multiple of 16). Free it with <see cref="Free"/>.
+    /// The f16 block scales of <paramref name="w"/> (Q8_0 or Q4_0, Rows a multiple of 16), as stored, regrouped as
+    /// [Rows / 16, Columns / 32, 16] for <see cref="InterleavedGemm"/>: the 16 rows of a group side by side for each
+    /// block, one 256-bit load. Kept as halves, so a block costs the 2 bytes the file spends on it, not 4: decode reads
+    /// every scale once per token. Free it with <see cref="Free"/>.
     /// </summary>
-    public static float* Group(in WeightMatrix w)
+    public static ushort* Group(in WeightMatrix w)
     {
-        if (w.Scales == null || w.Rows % 16 != 0) throw new ArgumentException("grouping needs the scale table and whole groups of 16 rows");
-        int blocks = w.Columns / 32;
-        var grouped = (float*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows * blocks * sizeof(float)), 64);
+        if (!Applies(w.Type) || w.Rows % 16 != 0) throw new ArgumentException($"grouping needs Q8_0 or Q4_0 scales and whole groups of 16 rows, not {w.Type} with {w.Rows} rows");
+        int blocks = w.Columns / 32, blockBytes = GgmlTypeInfo.BlockBytes(w.Type);
+        var grouped = (ushort*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows * blocks * sizeof(ushort)), 64);
         for (long g = 0; g < w.Rows / 16; g++)
-            for (int b = 0; b < blocks; b++)
-                for (int i = 0; i < 16; i++)
-                    grouped[(g * blocks + b) * 16 + i] = w.Scales[(g * 16 + i) * blocks + b];
+            for (int i = 0; i < 16; i++)
+            {
+                byte* row = w.Data + (g * 16 + i) * w.RowBytes;
+                for (int b = 0; b < blocks; b++) grouped[(g * blocks + b) * 16 + i] = *(ushort*)(row + (long)b * blockBytes);
+            }
         return grouped;
     }
 

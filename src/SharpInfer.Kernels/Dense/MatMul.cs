@@ -15,8 +15,8 @@ namespace SharpInfer.Kernels.Dense;
 /// products for Q8_0/Q4_0, typed row dots otherwise), the rest the float GEMM. A token's result depends only on
 /// which of the two it took, never on how many other tokens shared the call. The engine passes its decode tokens
 /// (one new token per request) first and their count as <c>gemvTokens</c>, so a decode step gives the same values
-/// alone or in any batch. Matrices where the integer path beats the GEMM (interleaved Q8_0, Q4_0 with whole
-/// four-block groups) send every token through it, which keeps the same guarantee.
+/// alone or in any batch. Matrices where the integer path beats the GEMM (interleaved Q8_0/Q4_0, other Q4_0 with
+/// whole four-block groups) send every token through it, which keeps the same guarantee.
 /// </para>
 /// </summary>
 public sealed unsafe class MatMul : IParallelWork

@@ -32,10 +32,10 @@ public readonly unsafe struct WeightMatrix
     public readonly byte* Blocked;
     public readonly int BlockColumns;
     /// <summary>
-    /// The block scales again, grouped for <see cref="InterleavedGemm"/>: [Rows / 16, Columns / 32, 16], the 16 rows
-    /// of a group side by side for each block (one vector load instead of a gather), or null.
+    /// The f16 block scales again, grouped for <see cref="InterleavedGemm"/>: [Rows / 16, Columns / 32, 16] halves,
+    /// the 16 rows of a group side by side for each block (one vector load instead of a gather), or null.
     /// </summary>
-    public readonly float* GroupScales;
+    public readonly ushort* GroupScales;
     /// <summary>
     /// The values of a Q8_0 or Q4_0 matrix in groups of 16 rows interleaved by column pairs (see
     /// <see cref="InterleavedGemm.Interleave"/>), or null. With <see cref="GroupScales"/> it sends every token of
@@ -44,7 +44,7 @@ public readonly unsafe struct WeightMatrix
     public readonly byte* Interleaved;
 
     public WeightMatrix(byte* data, GgmlType type, int rows, int columns, float* scales = null, byte* packed = null, byte* blocked = null, int blockColumns = 0,
-        float* groupScales = null, byte* interleaved = null)
+        ushort* groupScales = null, byte* interleaved = null)
     {
         if (columns % GgmlTypeInfo.BlockSize(type) != 0)
             throw new ArgumentException($"{columns} columns is not a multiple of the {type} block size {GgmlTypeInfo.BlockSize(type)}");
@@ -70,7 +70,7 @@ public readonly unsafe struct WeightMatrix
     public WeightMatrix WithBlocked(byte* blocked, int blockColumns) => new(Data, Type, Rows, Columns, Scales, Packed, blocked, blockColumns, GroupScales, Interleaved);
 
     /// <summary>The same matrix with grouped block scales (from <see cref="BlockScales.Group"/>).</summary>
-    public WeightMatrix WithGroupScales(float* groupScales) => new(Data, Type, Rows, Columns, Scales, Packed, Blocked, BlockColumns, groupScales, Interleaved);
+    public WeightMatrix WithGroupScales(ushort* groupScales) => new(Data, Type, Rows, Columns, Scales, Packed, Blocked, BlockColumns, groupScales, Interleaved);
 
     /// <summary>The same matrix with its interleaved copy (from <see cref="InterleavedGemm.Interleave"/>).</summary>
     public WeightMatrix WithInterleaved(byte* interleaved) => new(Data, Type, Rows, Columns, Scales, Packed, Blocked, BlockColumns, GroupScales, interleaved);

@@ -22,7 +22,8 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
     {
         private readonly byte[] _data;
         private readonly GCHandle _pin;
-        private readonly float* _scales, _grouped;
+        private readonly float* _scales;
+        private readonly ushort* _grouped;
         private readonly byte* _packed, _interleaved;
         public readonly WeightMatrix Plain;       // only the stored blocks
         public readonly WeightMatrix Interleaved; // takes InterleavedGemm
@@ -129,7 +130,7 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
         for (int g = 0; g < rows / 16; g++) // grouped scales: the 16 rows of a group side by side per block
             for (int b = 0; b < blocks; b++)
                 for (int i = 0; i < 16; i++)
-                    Assert.Equal(m.Packed.Scales[(g * 16 + i) * blocks + b], m.Interleaved.GroupScales[(g * blocks + b) * 16 + i]);
+                    Assert.Equal(m.Packed.Scales[(g * 16 + i) * blocks + b], HalfConvert.ToSingle(m.Interleaved.GroupScales[(g * blocks + b) * 16 + i]));
     }
 
     /// <summary>
@@ -191,6 +192,40 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
         int differing = 0;
         for (int i = 0; i < 3 * rows; i++) differing += BitConverter.SingleToInt32Bits(all[i]) != BitConverter.SingleToInt32Bits(integerDots[i]) ? 1 : 0;
         Assert.True(differing > 0, "the interleaved matrix gave the int8 dot products' bits everywhere: its kernels did not run");
+    }
+
+    /// <summary>
+    /// The kernels convert the stored f16 scales themselves: zero scales (all-zero blocks), subnormal ones (weights of
+    /// ~1e-4, whose scale is below f16's smallest normal 6.1e-5) and negative ones (Q4_0) must give the exact values.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    public void ZeroSubnormalAndNegativeScalesConvertExactly(GgmlType type)
+    {
+        if (!Avx512BW.IsSupported) return;
+        const int rows = 16, cols = 128, tokens = 3;
+        using var m = new QMatrix(type, rows, cols, 11);
+        var values = QuantizationTests.RandomValues(rows * cols, 12, 1f);
+        for (int i = 0; i < values.Length; i++)
+            values[i] = (i / cols % 3) switch { 0 => 0f, 1 => values[i] * 1e-4f, _ => -Math.Abs(values[i]) * 1e-3f };
+        long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
+        for (int r = 0; r < rows; r++) Quantize.Row(type, values.AsSpan(r * cols, cols), new Span<byte>(m.Plain.Data + r * rowBytes, (int)rowBytes));
+        using var weights = new PreparedWeights();
+        var w = weights.Prepare(m.Plain);
+        Assert.True(InterleavedGemm.Applies(w));
+        ushort scale = *(ushort*)(m.Plain.Data + rowBytes); // row 1, block 0
+        Assert.True((scale & 0x7c00) == 0 && (scale & 0x3ff) != 0, $"row 1's scale {scale:x4} should be an f16 subnormal");
+        var x = Activations(tokens, cols, 13);
+        var y = Run(w, x, 0, tokens, threads: 1);
+        var reference = ReferenceKernels.Gemm(m.Plain, x, tokens, quantizeActivations: true);
+        for (int t = 0; t < tokens; t++)
+            for (int r = 0; r < rows; r++)
+            {
+                double expected = reference[t * rows + r], actual = y[t * rows + r];
+                if (r % 3 == 0) Assert.True(actual == 0, $"all-zero row {r}: {actual}");
+                else Assert.True(Math.Abs(actual - expected) <= 1e-5 * Math.Abs(expected) + 1e-30, $"token {t} row {r}: {actual:E6} against {expected:E6}");
+            }
     }
 
     [Fact]

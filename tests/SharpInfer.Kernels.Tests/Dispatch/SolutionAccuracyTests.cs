@@ -100,7 +100,7 @@ public unsafe class SolutionAccuracyTests
             int block = GgmlTypeInfo.BlockSize(type);
             foreach (int k in block == 1 ? new[] { 1, 7, 64, 301 } : new[] { Math.Max(block, 32), 2 * Math.Max(block, 32) + (block == 32 ? 32 : 0) })
                 foreach (int m in new[] { 1, 3 })
-                foreach (bool prepared in new[] { false, true }) // as loaded by a model: 48 rows make whole interleaved Q8_0 groups
+                foreach (bool prepared in new[] { false, true }) // as loaded by a model: 48 rows make whole interleaved Q8_0/Q4_0 groups
                 {
                     int n = prepared ? 48 : 37;
                     var values = QuantizationTests.RandomValues(n * k, k + m, 1f);

@@ -26,7 +26,7 @@ public static class BenchDecodeCommand
         var steps = new Option<int>("--steps") { Description = "Decode steps measured", DefaultValueFactory = _ => 32 };
         var runs = new Option<int>("--runs") { Description = "Runs; the median is reported", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
-        var gemm = new Option<bool>("--gemm-decode") { Description = "Decode through the float GEMM (the server's choice) instead of the int8 matrix-vector path" };
+        var gemm = new Option<bool>("--gemm-decode") { Description = "Decode through the float GEMM (the server's choice) instead of the int8 matrix-vector path (interleaved Q8_0/Q4_0 matrices take their 16-bit kernels either way)" };
         var command = new Command("decode", "Prompt and decode throughput of a model at several batch sizes") { model, threads, batches, prompt, steps, runs, gemm, json };
         command.SetAction(parse =>
         {
@@ -40,7 +40,7 @@ public static class BenchDecodeCommand
             using var llama = LlamaModel.Load(path, t);
             llama.DecodeWithMatrixVector = !parse.GetValue(gemm);
             if (promptTokens + stepCount > llama.Config.ContextLength) throw new CliInputException($"--prompt-tokens + --steps exceeds the context of {llama.Config.ContextLength}");
-            var rows = sizes.Select(b => Measure(llama, t, b, promptTokens, stepCount, runCount)).ToList();
+            var rows = Measure(llama, t, sizes, promptTokens, stepCount, runCount);
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))
             {
@@ -54,15 +54,34 @@ public static class BenchDecodeCommand
                     r.DecodeTokensPerSecond.ToString("F1", CultureInfo.InvariantCulture), r.DecodeStepMilliseconds.ToString("F2", CultureInfo.InvariantCulture),
                     (r.DecodeTokensPerSecond / single).ToString("F2", CultureInfo.InvariantCulture) + "x");
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
-            console.MarkupLine($"[bold]{Markup.Escape(Path.GetFileName(path))}[/]: {promptTokens}-token prompts, {stepCount} decode steps, median of {runCount} runs, decode through {(llama.DecodeWithMatrixVector ? "the int8 matrix-vector path" : "the float GEMM")}");
+            console.MarkupLine($"[bold]{Markup.Escape(Path.GetFileName(path))}[/]: {promptTokens}-token prompts, {stepCount} decode steps, median of {runCount} runs (batch sizes alternating), decode mode {(llama.DecodeWithMatrixVector ? "matrix-vector" : "GEMM")} (interleaved Q8_0/Q4_0 take their 16-bit kernels in either)");
             console.Write(table);
             return CliRunner.Ok;
         });
         return command;
     }
 
-    /// <summary>Prefills <paramref name="batch"/> sequences one by one, then times decode steps of the whole batch.</summary>
-    public static Row Measure(LlamaModel model, int threads, int batch, int promptTokens, int steps, int runs)
+    /// <summary>
+    /// Each run measures every batch size once, in turn, so that the host's drift (shared machines swing by 10-30%
+    /// within a minute) lands on all of them alike instead of on whichever size ran last; run 0 warms up. Medians.
+    /// </summary>
+    public static List<Row> Measure(LlamaModel model, int threads, int[] batches, int promptTokens, int steps, int runs)
+    {
+        var prompt = batches.Select(_ => new List<double>()).ToArray();
+        var decode = batches.Select(_ => new List<double>()).ToArray();
+        for (int run = 0; run <= runs; run++)
+            for (int i = 0; i < batches.Length; i++)
+            {
+                var (promptRate, decodeRate) = MeasureOnce(model, batches[i], promptTokens, steps);
+                if (run == 0) continue;
+                prompt[i].Add(promptRate);
+                decode[i].Add(decodeRate);
+            }
+        return batches.Select((batch, i) => new Row(threads, batch, Median(prompt[i]), Median(decode[i]), 1000.0 * batch / Median(decode[i]))).ToList();
+    }
+
+    /// <summary>Prefills <paramref name="batch"/> sequences one by one, then times decode steps of the whole batch: (prompt, decode) tokens/s.</summary>
+    private static (double Prompt, double Decode) MeasureOnce(LlamaModel model, int batch, int promptTokens, int steps)
     {
         const int pageSize = 16;
         int pagesPerSequence = (promptTokens + steps + pageSize - 1) / pageSize;
@@ -70,46 +89,36 @@ public static class BenchDecodeCommand
         int vocab = model.Config.VocabSize;
         var prompts = Enumerable.Range(0, batch).Select(_ => Enumerable.Range(0, promptTokens).Select(_ => rng.Next(3, vocab)).ToArray()).ToArray();
         var logits = new float[batch * vocab];
-        var promptRates = new List<double>();
-        var decodeRates = new List<double>();
-        for (int run = 0; run <= runs; run++) // run 0 warms up
+        using var cache = model.CreateKvCache(batch * pagesPerSequence, pageSize);
+        long start = Stopwatch.GetTimestamp();
+        for (int b = 0; b < batch; b++)
         {
-            using var cache = model.CreateKvCache(batch * pagesPerSequence, pageSize);
-            long start = Stopwatch.GetTimestamp();
+            var pages = Enumerable.Range(b * pagesPerSequence, pagesPerSequence).ToArray();
+            model.Forward(prompts[b], [0, promptTokens], PageTable.ForSingle(pages, promptTokens, pageSize), cache, logits);
+        }
+        double promptSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var tokens = new int[batch];
+        var qoIndptr = Enumerable.Range(0, batch + 1).ToArray();
+        var indices = Enumerable.Range(0, batch * pagesPerSequence).ToArray();
+        start = Stopwatch.GetTimestamp();
+        for (int s = 0; s < steps; s++)
+        {
+            int length = promptTokens + s + 1;
+            int usedPages = (length + pageSize - 1) / pageSize;
+            var last = Enumerable.Repeat(length - (usedPages - 1) * pageSize, batch).ToArray();
+            // Each sequence keeps its full page range; only the first usedPages of it are listed.
+            var compact = new int[batch * usedPages];
+            var compactIndptr = new int[batch + 1];
             for (int b = 0; b < batch; b++)
             {
-                var pages = Enumerable.Range(b * pagesPerSequence, pagesPerSequence).ToArray();
-                model.Forward(prompts[b], [0, promptTokens], PageTable.ForSingle(pages, promptTokens, pageSize), cache, logits);
+                Array.Copy(indices, b * pagesPerSequence, compact, b * usedPages, usedPages);
+                compactIndptr[b + 1] = (b + 1) * usedPages;
             }
-            double promptSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-            var tokens = new int[batch];
-            var qoIndptr = Enumerable.Range(0, batch + 1).ToArray();
-            var indptr = Enumerable.Range(0, batch + 1).Select(b => b * pagesPerSequence).ToArray();
-            var indices = Enumerable.Range(0, batch * pagesPerSequence).ToArray();
-            start = Stopwatch.GetTimestamp();
-            for (int s = 0; s < steps; s++)
-            {
-                int length = promptTokens + s + 1;
-                int usedPages = (length + pageSize - 1) / pageSize;
-                var last = Enumerable.Repeat(length - (usedPages - 1) * pageSize, batch).ToArray();
-                // Each sequence keeps its full page range; only the first usedPages of it are listed.
-                var compact = new int[batch * usedPages];
-                var compactIndptr = new int[batch + 1];
-                for (int b = 0; b < batch; b++)
-                {
-                    Array.Copy(indices, b * pagesPerSequence, compact, b * usedPages, usedPages);
-                    compactIndptr[b + 1] = (b + 1) * usedPages;
-                }
-                for (int b = 0; b < batch; b++) tokens[b] = prompts[b][s % promptTokens];
-                model.Forward(tokens, qoIndptr, new PageTable(compactIndptr, compact, last, pageSize), cache, logits);
-            }
-            double decodeSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-            if (run == 0) continue;
-            promptRates.Add(batch * promptTokens / promptSeconds);
-            decodeRates.Add(batch * steps / decodeSeconds);
+            for (int b = 0; b < batch; b++) tokens[b] = prompts[b][s % promptTokens];
+            model.Forward(tokens, qoIndptr, new PageTable(compactIndptr, compact, last, pageSize), cache, logits);
         }
-        double decode = Median(decodeRates);
-        return new Row(threads, batch, Median(promptRates), decode, 1000.0 * batch / decode);
+        double decodeSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        return (batch * promptTokens / promptSeconds, batch * steps / decodeSeconds);
     }
 
     private static double Median(List<double> values)

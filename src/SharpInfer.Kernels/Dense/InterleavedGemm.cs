@@ -41,11 +41,19 @@ public static unsafe class InterleavedGemm
 
     /// <summary>
     /// Whether <paramref name="w"/> can be interleaved and multiplied here: Q8_0 or Q4_0 with a scale table
-    /// (<see cref="BlockScales.Create"/>), whole groups of 16 rows, on a machine with AVX-512BW.
-    /// The loader asks this before building the copy.
+    /// (<see cref="BlockScales.Create"/>), whole groups of 16 rows, every block scale finite, on a machine with
+    /// AVX-512BW. The loader asks this before building the copy. An inf or NaN scale (no quantizer writes one) keeps
+    /// the matrix on the int8 dot products, whose float table carries it exactly; the kernels here convert only
+    /// finite halves.
     /// </summary>
-    public static bool Suits(in WeightMatrix w) =>
-        Avx512BW.IsSupported && w.Type is GgmlType.Q8_0 or GgmlType.Q4_0 && w.Scales != null && w.Rows % GroupRows == 0;
+    public static bool Suits(in WeightMatrix w)
+    {
+        if (!Avx512BW.IsSupported || w.Type is not (GgmlType.Q8_0 or GgmlType.Q4_0) || w.Scales == null || w.Rows % GroupRows != 0) return false;
+        long count = (long)w.Rows * (w.Columns / 32);
+        for (long i = 0; i < count; i++)
+            if (!float.IsFinite(w.Scales[i])) return false;
+        return true;
+    }
 
     /// <summary>Whether <paramref name="w"/> has its interleaved copy and grouped scales, so its tokens take this path.</summary>
     public static bool Applies(in WeightMatrix w) => w.Interleaved != null && w.GroupScales != null && Avx512BW.IsSupported;
@@ -205,9 +213,10 @@ public static unsafe class InterleavedGemm
         sums + PairProducts(first, x + TFormat.FirstPair(c)) + PairProducts(second, x + TFormat.SecondPair(c));
 
     /// <summary>
-    /// 16 f16 scales as floats, exactly: .NET has no F16C API, so the half's bits go to float position (sign-extend,
-    /// shift by 13, keep the sign and the 15 value bits) and a multiply by 2^112 rebiases the exponent, which is exact
-    /// for zeros, subnormals and normals alike. Three instructions per block of 16 rows.
+    /// 16 finite f16 scales as floats, exactly: .NET has no F16C API, so the half's bits go to float position
+    /// (sign-extend, shift by 13, keep the sign and the 15 value bits) and a multiply by 2^112 rebiases the exponent,
+    /// which is exact for zeros, subnormals and normals alike (<see cref="Suits"/> keeps inf and NaN away). Three
+    /// instructions per block of 16 rows.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> HalfScales(ushort* halves)

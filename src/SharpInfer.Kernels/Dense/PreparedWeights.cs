@@ -20,10 +20,10 @@ public sealed unsafe class PreparedWeights : IDisposable
             return w.WithBlocked(Keep(RowDot.BlockF16(w, blockColumns)), blockColumns);
         if (!BlockScales.Applies(w.Type)) return w;
         w = w.WithScales(Keep(BlockScales.Create(w)));
-        // Q8_0/Q4_0 matrices in whole groups of 16 rows get their values interleaved by column pairs and their scales
-        // grouped, instead of the packed copy: every token then takes 16-bit multiply-adds, which ran (Q8_0, one
-        // thread, kernel alone) 1.3-1.6x the int8 dots for one token and 1.5-1.9x the float GEMM for 16-128 tokens,
-        // for 4 more bytes per 32 weights.
+        // Q8_0/Q4_0 matrices in whole groups of 16 rows get their values interleaved by column pairs (instead of the
+        // packed copy, the same size) and their f16 scales grouped, 2 more bytes per 32 weights: every token then
+        // takes 16-bit multiply-adds, which ran (Q8_0, one thread, kernel alone) 1.3-1.6x the int8 dots for one token
+        // and 1.5-1.9x the float GEMM for 16-128 tokens.
         if (InterleavedGemm.Suits(w))
             return w.WithGroupScales(Keep(BlockScales.Group(w))).WithInterleaved(Keep(InterleavedGemm.Interleave(w)));
         // Q4_0/Q8_0 payloads are also packed apart from their scales when the grouped AVX-512 kernels read them:

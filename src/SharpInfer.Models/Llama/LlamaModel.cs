@@ -70,7 +70,8 @@ public sealed unsafe class LlamaModel : IDisposable
     /// Decode tokens (requests with one new token, placed first) take the matrix-vector arithmetic: int8 dot
     /// products for Q8_0/Q4_0, the fastest for one sequence (default). False: they take the float GEMM's tile
     /// arithmetic, slower for one sequence and faster for large batches (the serving engine's choice on few cores).
-    /// Interleaved Q8_0/Q4_0 matrices send every token through their 16-bit kernels either way. Either way a token's
+    /// Interleaved Q8_0/Q4_0 matrices (every one of a model whose rows come in groups of 16) send every token through
+    /// their 16-bit kernels either way, unless a call groups them with one that is not. Either way a token's
     /// values do not depend on the batch.
     /// </summary>
     public bool DecodeWithMatrixVector

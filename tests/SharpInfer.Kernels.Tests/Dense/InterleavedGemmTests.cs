@@ -195,8 +195,9 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// The kernels convert the stored f16 scales themselves: zero scales (all-zero blocks), subnormal ones (weights of
-    /// ~1e-4, whose scale is below f16's smallest normal 6.1e-5) and negative ones (Q4_0) must give the exact values.
+    /// The kernels convert the stored f16 scales themselves. Rows 0, 3, ...: every block scale set to zero over nonzero
+    /// values (a wrong conversion of zero shows); rows 1, 4, ...: weights of ~1e-4, whose scale is an f16 subnormal;
+    /// rows 2, 5, ...: the stored scale's sign flipped (a negative scale, which Q4_0's quantizer also writes).
     /// </summary>
     [Theory]
     [InlineData(GgmlType.Q8_0)]
@@ -207,15 +208,24 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
         const int rows = 16, cols = 128, tokens = 3;
         using var m = new QMatrix(type, rows, cols, 11);
         var values = QuantizationTests.RandomValues(rows * cols, 12, 1f);
-        for (int i = 0; i < values.Length; i++)
-            values[i] = (i / cols % 3) switch { 0 => 0f, 1 => values[i] * 1e-4f, _ => -Math.Abs(values[i]) * 1e-3f };
+        for (int i = 0; i < values.Length; i++) if (i / cols % 3 == 1) values[i] *= 1e-4f;
         long rowBytes = GgmlTypeInfo.RowBytes(type, cols);
-        for (int r = 0; r < rows; r++) Quantize.Row(type, values.AsSpan(r * cols, cols), new Span<byte>(m.Plain.Data + r * rowBytes, (int)rowBytes));
+        int blockBytes = GgmlTypeInfo.BlockBytes(type);
+        for (int r = 0; r < rows; r++)
+        {
+            Quantize.Row(type, values.AsSpan(r * cols, cols), new Span<byte>(m.Plain.Data + r * rowBytes, (int)rowBytes));
+            for (int b = 0; b < cols / 32; b++)
+            {
+                ushort* scale = (ushort*)(m.Plain.Data + r * rowBytes + b * blockBytes);
+                if (r % 3 == 0) *scale = 0;
+                else if (r % 3 == 2) *scale ^= 0x8000;
+            }
+        }
+        ushort subnormal = *(ushort*)(m.Plain.Data + rowBytes); // row 1, block 0
+        Assert.True((subnormal & 0x7c00) == 0 && (subnormal & 0x3ff) != 0, $"row 1's scale {subnormal:x4} should be an f16 subnormal");
         using var weights = new PreparedWeights();
         var w = weights.Prepare(m.Plain);
         Assert.True(InterleavedGemm.Applies(w));
-        ushort scale = *(ushort*)(m.Plain.Data + rowBytes); // row 1, block 0
-        Assert.True((scale & 0x7c00) == 0 && (scale & 0x3ff) != 0, $"row 1's scale {scale:x4} should be an f16 subnormal");
         var x = Activations(tokens, cols, 13);
         var y = Run(w, x, 0, tokens, threads: 1);
         var reference = ReferenceKernels.Gemm(m.Plain, x, tokens, quantizeActivations: true);
@@ -223,9 +233,70 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
             for (int r = 0; r < rows; r++)
             {
                 double expected = reference[t * rows + r], actual = y[t * rows + r];
-                if (r % 3 == 0) Assert.True(actual == 0, $"all-zero row {r}: {actual}");
-                else Assert.True(Math.Abs(actual - expected) <= 1e-5 * Math.Abs(expected) + 1e-30, $"token {t} row {r}: {actual:E6} against {expected:E6}");
+                if (r % 3 == 0) Assert.True(actual == 0, $"zero-scale row {r}: {actual}");
+                else Assert.True(Math.Abs(actual - expected) <= 1e-5 * Math.Abs(expected) && Math.Sign(actual) == Math.Sign(expected),
+                    $"token {t} row {r}: {actual:E6} against {expected:E6}");
             }
+    }
+
+    /// <summary>
+    /// An inf or NaN block scale (no quantizer writes one) keeps the matrix off the interleaved kernels, whose scale
+    /// conversion covers finite halves only: the int8 dot products read the exact float table and give inf/NaN.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.Q8_0, (ushort)0x7c00)]
+    [InlineData(GgmlType.Q4_0, (ushort)0x7e00)]
+    public void AnInfOrNaNScaleKeepsTheMatrixOnTheIntegerDots(GgmlType type, ushort special)
+    {
+        using var m = new QMatrix(type, 16, 64, 14);
+        *(ushort*)(m.Plain.Data + 5 * GgmlTypeInfo.RowBytes(type, 64)) = special; // row 5, block 0
+        using var weights = new PreparedWeights();
+        var w = weights.Prepare(m.Plain);
+        Assert.False(InterleavedGemm.Applies(w));
+        var y = Run(w, Activations(1, 64, 15), 0, 1, threads: 1);
+        Assert.False(float.IsFinite(y[5]), $"row 5 with scale {special:x4}: {y[5]}");
+        Assert.True(float.IsFinite(y[4]));
+    }
+
+    /// <summary>
+    /// A call that groups an interleaved matrix with one that is not (40 rows: no whole groups) sends its tokens the
+    /// ordinary way, and so do float activations; either way the products match their reference and a decode token's
+    /// bits do not depend on the prompt tokens behind it.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.Q8_0, false, true)]
+    [InlineData(GgmlType.Q8_0, true, true)]
+    [InlineData(GgmlType.Q4_0, false, true)]
+    [InlineData(GgmlType.Q4_0, true, false)]
+    public void MixedCallsAndFloatActivationsStayCorrectAndBatchInvariant(GgmlType type, bool decodeTakesTile, bool quantizeActivations)
+    {
+        const int cols = 576, tokens = 7, decode = 3;
+        using var a = new QMatrix(type, 48, cols, 16);
+        using var b = new QMatrix(type, 40, cols, 17);
+        var x = Activations(tokens, cols, 18);
+        float[] Call(int first, int count, int gemv)
+        {
+            using var pool = new WorkerPool(2);
+            var ya = GC.AllocateArray<float>(count * 48, pinned: true);
+            var yb = GC.AllocateArray<float>(count * 40, pinned: true);
+            fixed (float* xp = x) fixed (float* yap = ya) fixed (float* ybp = yb)
+                new MatMul(pool) { MatrixVectorTokensTakeTile = decodeTakesTile, QuantizeActivations = quantizeActivations }
+                    .Run(a.Interleaved, yap, b.Packed, ybp, xp + (long)first * cols, count, gemv);
+            return ya;
+        }
+        var all = Call(0, tokens, decode);
+        var quantized = ReferenceKernels.Gemm(a.Plain, x, tokens, quantizeActivations: true);
+        var exact = ReferenceKernels.Gemm(a.Plain, x, tokens);
+        double maxRef = exact.Max(Math.Abs);
+        for (int t = 0; t < tokens; t++)
+        {
+            // Integer arithmetic only for matrix-vector decode tokens with int8 activations; the tile and the GEMM are exact float.
+            var reference = quantizeActivations && !decodeTakesTile && t < decode ? quantized : exact;
+            for (int r = 0; r < 48; r++)
+                Assert.True(Math.Abs(all[t * 48 + r] - reference[t * 48 + r]) <= 1e-4 * maxRef, $"token {t} row {r}: {all[t * 48 + r]} against {reference[t * 48 + r]}");
+        }
+        for (int t = 0; t < decode; t++)
+            AssertSameBits(Call(t, 1, 1), 0, all, t * 48, 48, $"decode token {t} alone");
     }
 
     [Fact]

@@ -170,6 +170,7 @@ internal sealed class RopeCase : KernelBenchCase
 internal sealed unsafe class GemmCase : KernelBenchCase
 {
     private readonly byte* _weights;
+    private readonly PreparedWeights _prepared = new();
     private readonly WeightMatrix _w;
     private readonly float[] _a, _c;
     private readonly int _m;
@@ -220,8 +221,6 @@ internal sealed unsafe class GemmCase : KernelBenchCase
     /// <summary>The reference of the solution run last: int8 solutions are judged on quantized activations.</summary>
     protected override double[] Reference => _lastRunQuantized ? _quantizedReference : _reference;
     protected override ReadOnlySpan<float> Output => _c;
-    private readonly PreparedWeights _prepared = new();
-
     public override void Dispose()
     {
         _prepared.Dispose();

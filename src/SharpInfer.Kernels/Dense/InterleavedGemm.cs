@@ -58,9 +58,6 @@ public static unsafe class InterleavedGemm
     /// <summary>Whether <paramref name="w"/> has its interleaved copy and grouped scales, so its tokens take this path.</summary>
     public static bool Applies(in WeightMatrix w) => w.Interleaved != null && w.GroupScales != null && Avx512BW.IsSupported;
 
-    /// <summary>Bytes of one block (32 columns) of one group: 16 rows x 32 values of the type.</summary>
-    private static int GroupBlockBytes(GgmlType type) => type == GgmlType.Q8_0 ? 32 * GroupRows : 16 * GroupRows;
-
     /// <summary>
     /// Copies the values of a Q8_0 or Q4_0 matrix (see <see cref="Suits"/>) as [Rows / 16, Columns / 32, block] with
     /// the 16 rows of a group interleaved by column pairs. Q8_0: pair vector p (columns 2p, 2p + 1) is 32 int8 at
@@ -72,7 +69,8 @@ public static unsafe class InterleavedGemm
     {
         if (w.Type is not (GgmlType.Q8_0 or GgmlType.Q4_0) || w.Rows % GroupRows != 0)
             throw new ArgumentException($"interleaving needs a Q8_0 or Q4_0 matrix of whole groups of {GroupRows} rows, not {w.Type} with {w.Rows} rows");
-        int blocks = w.Columns / 32, blockBytes = GgmlTypeInfo.BlockBytes(w.Type), groupBlock = GroupBlockBytes(w.Type);
+        int blocks = w.Columns / 32, blockBytes = GgmlTypeInfo.BlockBytes(w.Type);
+        int groupBlock = w.Type == GgmlType.Q8_0 ? Q8_0Pairs.GroupBlockBytes : Q4_0Pairs.GroupBlockBytes;
         var copy = (byte*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows / GroupRows * blocks * groupBlock), 64);
         for (long g = 0; g < w.Rows / GroupRows; g++)
             for (int i = 0; i < GroupRows; i++)

@@ -147,14 +147,14 @@ public sealed unsafe class MatMul : IParallelWork
         if (_integerPath)
         {
             QuantizeInput(x, gemvTokens, cols);
-            for (int i = 0; i < _count; i++)
-                if (_w[i].Type == GgmlType.Q4_0 && _w[i].Scales != null && IntegerDot.HasGroupedQ4_0 && !InterleavedGemm.Applies(_w[i])) _permuted = true;
+            // Each kernel's own form of the activations, made once for every matrix of the call that reads it.
             bool preparedQ8 = false, interleaved = false;
             for (int i = 0; i < _count; i++)
             {
                 if (InterleavedGemm.Applies(_w[i])) interleaved = true;
-                // one token takes DotQ8_0Grouped, which needs no preparation
-                else if (gemvTokens > 1 && _w[i].Type == GgmlType.Q8_0 && _w[i].Scales != null && IntegerDot.HasGroupedQ4_0) preparedQ8 = true;
+                else if (_w[i].Scales == null || !IntegerDot.HasGroupedQ4_0) continue;
+                else if (_w[i].Type == GgmlType.Q4_0) _permuted = true;
+                else if (_w[i].Type == GgmlType.Q8_0 && gemvTokens > 1) preparedQ8 = true; // one token takes DotQ8_0Grouped, which needs no preparation
             }
             if (interleaved)
             {

@@ -92,7 +92,7 @@ public sealed unsafe class LlamaModel : IDisposable
             var c = Config;
             MaxTokensPerForward = Math.Max(1, maxTokensPerForward);
             _embedding = Matrix("token_embd.weight", c.VocabSize, c.Dim);
-            _output = Tabulate(file.FindTensor("output.weight") != null ? Matrix("output.weight", c.VocabSize, c.Dim) : _embedding);
+            _output = _prepared.Prepare(file.FindTensor("output.weight") != null ? Matrix("output.weight", c.VocabSize, c.Dim) : _embedding);
             _outputNorm = Vector("output_norm.weight", c.Dim);
             _layers = new Layer[c.Layers];
             for (int l = 0; l < c.Layers; l++)
@@ -101,17 +101,17 @@ public sealed unsafe class LlamaModel : IDisposable
                 _layers[l] = new Layer
                 {
                     AttnNorm = Vector(p + "attn_norm.weight", c.Dim),
-                    Wq = Tabulate(Matrix(p + "attn_q.weight", c.QueryDim, c.Dim)),
-                    Wk = Tabulate(Matrix(p + "attn_k.weight", c.KvDim, c.Dim)),
-                    Wv = Tabulate(Matrix(p + "attn_v.weight", c.KvDim, c.Dim)),
-                    Wo = Tabulate(Matrix(p + "attn_output.weight", c.Dim, c.QueryDim)),
+                    Wq = _prepared.Prepare(Matrix(p + "attn_q.weight", c.QueryDim, c.Dim)),
+                    Wk = _prepared.Prepare(Matrix(p + "attn_k.weight", c.KvDim, c.Dim)),
+                    Wv = _prepared.Prepare(Matrix(p + "attn_v.weight", c.KvDim, c.Dim)),
+                    Wo = _prepared.Prepare(Matrix(p + "attn_output.weight", c.Dim, c.QueryDim)),
                     Bq = OptionalVector(p + "attn_q.bias", c.QueryDim),
                     Bk = OptionalVector(p + "attn_k.bias", c.KvDim),
                     Bv = OptionalVector(p + "attn_v.bias", c.KvDim),
                     FfnNorm = Vector(p + "ffn_norm.weight", c.Dim),
-                    Gate = Tabulate(Matrix(p + "ffn_gate.weight", c.FfnDim, c.Dim)),
-                    Up = Tabulate(Matrix(p + "ffn_up.weight", c.FfnDim, c.Dim)),
-                    Down = Tabulate(Matrix(p + "ffn_down.weight", c.Dim, c.FfnDim)),
+                    Gate = _prepared.Prepare(Matrix(p + "ffn_gate.weight", c.FfnDim, c.Dim)),
+                    Up = _prepared.Prepare(Matrix(p + "ffn_up.weight", c.FfnDim, c.Dim)),
+                    Down = _prepared.Prepare(Matrix(p + "ffn_down.weight", c.Dim, c.FfnDim)),
                 };
             }
             // llama-3.1 files carry their frequency factors as a tensor; it takes precedence over metadata.
@@ -127,9 +127,6 @@ public sealed unsafe class LlamaModel : IDisposable
             throw;
         }
     }
-
-    /// <summary>A matrix with the copies and tables its fastest kernels read (see <see cref="PreparedWeights"/>).</summary>
-    private WeightMatrix Tabulate(WeightMatrix w) => _prepared.Prepare(w);
 
     /// <summary>Opens a GGUF file and builds the model over it; the model owns (and disposes) the file.</summary>
     /// <param name="maxTokensPerForward">Most tokens one forward computes (a serving engine's step budget); longer

@@ -115,6 +115,9 @@ public static unsafe class InterleavedGemm
         else Run<Q4_0Pairs>(w, start, end, x16, xd, xs, tokens, y, yStride);
     }
 
+    /// <summary>Calls with at least this many tokens request the next group's weights ahead (see Run).</summary>
+    private const int PrefetchTokens = 4;
+
     private static void Run<TFormat>(in WeightMatrix w, int start, int end, short* x16, float* xd, int* xs, int tokens, float* y, long yStride)
         where TFormat : struct, IPairFormat
     {
@@ -122,17 +125,24 @@ public static unsafe class InterleavedGemm
         for (int r = start; r < end; r += GroupRows)
         {
             var group = new Group(w.Interleaved + (long)r / GroupRows * blocks * TFormat.GroupBlockBytes, w.GroupScales + (long)r * blocks, blocks);
+            // With several tokens the kernel is compute-bound and the hardware prefetcher alone left it waiting on
+            // memory (16 tokens: 51-56 G multiply-adds/s per core from DRAM against 67-72 from L2), so the next group
+            // is requested while this one computes (+5-20%, 16-sequence decode of the 135M shape +12-18%). It goes
+            // past this work item's rows, so the next item, often this thread's, starts warm too. One to three tokens
+            // stream at the memory's speed without it, and the requests for rows another thread takes cost bandwidth.
+            byte* next = tokens >= PrefetchTokens && r + GroupRows < w.Rows ? group.Weights + (long)blocks * TFormat.GroupBlockBytes : null;
+            if (next != null) CachePrefetch.ToL2((byte*)(group.Scales + (long)GroupRows * blocks), (long)GroupRows * blocks * sizeof(ushort));
             int t = 0;
-            for (; t + 8 <= tokens; t += 8) Tokens<TFormat, Eight>(group, x16, xd, xs, cols, t, y + r, yStride);
+            for (; t + 8 <= tokens; t += 8) { Tokens<TFormat, Eight>(group, x16, xd, xs, cols, t, y + r, yStride, next); next = null; } // requested once
             switch (tokens - t)
             {
-                case 7: Tokens<TFormat, Seven>(group, x16, xd, xs, cols, t, y + r, yStride); break;
-                case 6: Tokens<TFormat, Six>(group, x16, xd, xs, cols, t, y + r, yStride); break;
-                case 5: Tokens<TFormat, Five>(group, x16, xd, xs, cols, t, y + r, yStride); break;
-                case 4: Tokens<TFormat, Four>(group, x16, xd, xs, cols, t, y + r, yStride); break;
-                case 3: Tokens<TFormat, Three>(group, x16, xd, xs, cols, t, y + r, yStride); break;
-                case 2: Tokens<TFormat, Two>(group, x16, xd, xs, cols, t, y + r, yStride); break;
-                case 1: Tokens<TFormat, One>(group, x16, xd, xs, cols, t, y + r, yStride); break;
+                case 7: Tokens<TFormat, Seven>(group, x16, xd, xs, cols, t, y + r, yStride, next); break;
+                case 6: Tokens<TFormat, Six>(group, x16, xd, xs, cols, t, y + r, yStride, next); break;
+                case 5: Tokens<TFormat, Five>(group, x16, xd, xs, cols, t, y + r, yStride, next); break;
+                case 4: Tokens<TFormat, Four>(group, x16, xd, xs, cols, t, y + r, yStride, next); break;
+                case 3: Tokens<TFormat, Three>(group, x16, xd, xs, cols, t, y + r, yStride, next); break;
+                case 2: Tokens<TFormat, Two>(group, x16, xd, xs, cols, t, y + r, yStride, next); break;
+                case 1: Tokens<TFormat, One>(group, x16, xd, xs, cols, t, y + r, yStride, next); break;
             }
         }
     }
@@ -233,10 +243,11 @@ public static unsafe class InterleavedGemm
 
     /// <summary>
     /// Tokens [first, first + TCount) against one group of 16 rows. The accumulators are separate locals, guarded by
-    /// a count the JIT knows, so they stay in registers (an array of them would not).
+    /// a count the JIT knows, so they stay in registers (an array of them would not). <paramref name="prefetch"/>, when
+    /// not null, is the next group's weights, requested into L2 a block at a time.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tokens<TFormat, TCount>(in Group group, short* x16, float* xd, int* xs, int cols, int first, float* y, long yStride)
+    private static void Tokens<TFormat, TCount>(in Group group, short* x16, float* xd, int* xs, int cols, int first, float* y, long yStride, byte* prefetch)
         where TFormat : struct, IPairFormat where TCount : struct, ITokenCount
     {
         int n = TCount.Value, blocks = group.Blocks;
@@ -250,6 +261,7 @@ public static unsafe class InterleavedGemm
             Vector512<int> i0 = default, i1 = default, i2 = default, i3 = default, i4 = default, i5 = default, i6 = default, i7 = default;
             byte* wb = group.Weights + (long)b * TFormat.GroupBlockBytes;
             int* xb = x + b * 16;
+            if (prefetch != null) CachePrefetch.ToL2(prefetch + (long)b * TFormat.GroupBlockBytes, TFormat.GroupBlockBytes); // spread over the blocks
             for (int c = 0; c < 8; c++)
             {
                 TFormat.Load(wb, c, out var v0, out var v1);

@@ -52,8 +52,17 @@ public sealed unsafe class MatMul : IParallelWork
     private float[] _xHalfReady = [];
     private bool[] _halfReady = [];
     private bool _preparedF16;
+    private bool _preparedQ8, _interleaved;
+    private readonly TokenPreparation _preparation;
 
-    public MatMul(WorkerPool pool) => _pool = pool;
+    /// <summary>Calls with at least this many tokens prepare their activations on the whole pool.</summary>
+    private const int ParallelPreparationTokens = 8;
+
+    public MatMul(WorkerPool pool)
+    {
+        _pool = pool;
+        _preparation = new TokenPreparation(this);
+    }
 
     /// <summary>
     /// Use int8 activations with Q8_0/Q4_0 weights (as llama.cpp does): much faster, and within the precision of
@@ -144,49 +153,28 @@ public sealed unsafe class MatMul : IParallelWork
             for (int i = 0; i < _count; i++)
                 if (_w[i].Type == GgmlType.F16) _preparedF16 = true;
         if (_preparedF16) PrepareHalfRows(x, gemvTokens, cols);
+        _preparedQ8 = _interleaved = false;
         if (_integerPath)
         {
-            QuantizeInput(x, gemvTokens, cols);
             // Each kernel's own form of the activations, made once for every matrix of the call that reads it.
-            bool preparedQ8 = false, interleaved = false;
             for (int i = 0; i < _count; i++)
             {
-                if (InterleavedGemm.Applies(_w[i])) interleaved = true;
+                if (InterleavedGemm.Applies(_w[i])) _interleaved = true;
                 else if (_w[i].Scales == null || !IntegerDot.HasGroupedQ4_0) continue;
                 else if (_w[i].Type == GgmlType.Q4_0) _permuted = true;
-                else if (_w[i].Type == GgmlType.Q8_0 && gemvTokens > 1) preparedQ8 = true; // one token takes DotQ8_0Grouped, which needs no preparation
+                else if (_w[i].Type == GgmlType.Q8_0 && gemvTokens > 1) _preparedQ8 = true; // one token takes DotQ8_0Grouped, which needs no preparation
             }
-            if (interleaved)
-            {
-                long n = (long)gemvTokens * cols;
-                if (_x16.Length < n) _x16 = GC.AllocateArray<short>(_xq.Length, pinned: true);
-                fixed (sbyte* xq = _xq) fixed (short* x16 = _x16) InterleavedGemm.Widen(xq, x16, n);
-            }
-            if (preparedQ8)
-            {
-                int s = IntegerDot.Q8_0SpreadFloats(cols);
-                long n = (long)gemvTokens * cols, spread = (long)gemvTokens * s;
-                if (_xqNegated.Length < n) _xqNegated = GC.AllocateArray<sbyte>(_xq.Length, pinned: true);
-                if (_xdSpread.Length < spread) _xdSpread = GC.AllocateArray<float>((int)Math.Max(spread, 2L * _xdSpread.Length), pinned: true);
-                for (int t = 0; t < gemvTokens; t++)
-                    IntegerDot.PrepareQ8_0Tokens(_xq.AsSpan(t * cols, cols), _xd.AsSpan(t * cols / 32, cols / 32), _xqNegated.AsSpan(t * cols, cols), _xdSpread.AsSpan(t * s, s));
-            }
-            if (_permuted)
-            {
-                int pq = IntegerDot.Q4_0PreparedBytes(cols), ps = IntegerDot.Q4_0PreparedScales(cols);
-                if (_xqPermuted.Length < (long)gemvTokens * pq) _xqPermuted = GC.AllocateArray<sbyte>((int)Math.Max((long)gemvTokens * pq, 2L * _xqPermuted.Length), pinned: true);
-                if (_xdPadded.Length < (long)gemvTokens * ps) _xdPadded = GC.AllocateArray<float>((int)Math.Max((long)gemvTokens * ps, 2L * _xdPadded.Length), pinned: true);
-                if (_xsScaled.Length < (long)gemvTokens * ps) _xsScaled = GC.AllocateArray<float>((int)Math.Max((long)gemvTokens * ps, 2L * _xsScaled.Length), pinned: true);
-                int blocks = cols / 32;
-                for (int t = 0; t < gemvTokens; t++)
-                    IntegerDot.PrepareQ4_0(_xq.AsSpan(t * cols, cols), _xd.AsSpan(t * blocks, blocks), _xs.AsSpan(t * blocks, blocks),
-                        _xqPermuted.AsSpan(t * pq, pq), _xdPadded.AsSpan(t * ps, ps), _xsScaled.AsSpan(t * ps, ps));
-            }
+            EnsureActivationBuffers(gemvTokens, cols);
+            // Token by token, each independently of the others (so a token's values never depend on its batch); many
+            // tokens (prompts, batched decode) are spread over the pool instead of leaving the other threads waiting.
+            if (gemvTokens >= ParallelPreparationTokens) _pool.For(gemvTokens, _preparation);
+            else for (int t = 0; t < gemvTokens; t++) PrepareToken(t);
         }
         _pool.For(_firstItem[_count], this);
     }
 
-    private void QuantizeInput(float* x, int tokens, int cols)
+    /// <summary>Grows the activation buffers of the integer path for <paramref name="tokens"/> rows of <paramref name="cols"/>.</summary>
+    private void EnsureActivationBuffers(int tokens, int cols)
     {
         long n = (long)tokens * cols;
         if (_xq.Length < n) _xq = GC.AllocateArray<sbyte>((int)Math.Max(n, 2L * _xq.Length), pinned: true);
@@ -195,8 +183,48 @@ public sealed unsafe class MatMul : IParallelWork
             _xd = GC.AllocateArray<float>((int)Math.Max(n / 32, 2L * _xd.Length), pinned: true);
             _xs = GC.AllocateArray<int>(_xd.Length, pinned: true);
         }
-        for (int t = 0; t < tokens; t++)
-            ActivationQuantizer.Quantize(new ReadOnlySpan<float>(x + (long)t * cols, cols), _xq.AsSpan(t * cols, cols), _xd.AsSpan(t * cols / 32, cols / 32), _xs.AsSpan(t * cols / 32, cols / 32));
+        if (_interleaved && _x16.Length < n) _x16 = GC.AllocateArray<short>(_xq.Length, pinned: true);
+        if (_preparedQ8)
+        {
+            long spread = (long)tokens * IntegerDot.Q8_0SpreadFloats(cols);
+            if (_xqNegated.Length < n) _xqNegated = GC.AllocateArray<sbyte>(_xq.Length, pinned: true);
+            if (_xdSpread.Length < spread) _xdSpread = GC.AllocateArray<float>((int)Math.Max(spread, 2L * _xdSpread.Length), pinned: true);
+        }
+        if (_permuted)
+        {
+            long pq = (long)tokens * IntegerDot.Q4_0PreparedBytes(cols), ps = (long)tokens * IntegerDot.Q4_0PreparedScales(cols);
+            if (_xqPermuted.Length < pq) _xqPermuted = GC.AllocateArray<sbyte>((int)Math.Max(pq, 2L * _xqPermuted.Length), pinned: true);
+            if (_xdPadded.Length < ps) _xdPadded = GC.AllocateArray<float>((int)Math.Max(ps, 2L * _xdPadded.Length), pinned: true);
+            if (_xsScaled.Length < ps) _xsScaled = GC.AllocateArray<float>((int)Math.Max(ps, 2L * _xsScaled.Length), pinned: true);
+        }
+    }
+
+    /// <summary>Token t's int8 activations and the forms its call's kernels read (widened, negated, permuted).</summary>
+    private void PrepareToken(int t)
+    {
+        int cols = _w[0].Columns, blocks = cols / 32;
+        var xq = _xq.AsSpan(t * cols, cols);
+        var xd = _xd.AsSpan(t * blocks, blocks);
+        var xs = _xs.AsSpan(t * blocks, blocks);
+        ActivationQuantizer.Quantize(new ReadOnlySpan<float>(_x + (long)t * cols, cols), xq, xd, xs);
+        if (_interleaved)
+            fixed (sbyte* q = xq) fixed (short* x16 = _x16) InterleavedGemm.Widen(q, x16 + (long)t * cols, cols);
+        if (_preparedQ8)
+        {
+            int spread = IntegerDot.Q8_0SpreadFloats(cols);
+            IntegerDot.PrepareQ8_0Tokens(xq, xd, _xqNegated.AsSpan(t * cols, cols), _xdSpread.AsSpan(t * spread, spread));
+        }
+        if (_permuted)
+        {
+            int pq = IntegerDot.Q4_0PreparedBytes(cols), ps = IntegerDot.Q4_0PreparedScales(cols);
+            IntegerDot.PrepareQ4_0(xq, xd, xs, _xqPermuted.AsSpan(t * pq, pq), _xdPadded.AsSpan(t * ps, ps), _xsScaled.AsSpan(t * ps, ps));
+        }
+    }
+
+    /// <summary>The activation preparation of one call as pool work, one item per token.</summary>
+    private sealed class TokenPreparation(MatMul owner) : IParallelWork
+    {
+        public void Execute(int index) => owner.PrepareToken(index);
     }
 
     private void PrepareHalfRows(float* x, int tokens, int cols)

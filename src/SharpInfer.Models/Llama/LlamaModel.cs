@@ -40,6 +40,7 @@ public sealed unsafe class LlamaModel : IDisposable
     private readonly bool _ownsPool;
     private readonly MatMul _matmul;
     private readonly PagedAttention _attention;
+    private readonly TokenSteps _step;
     private ActivationBuffers? _buffers;
     private readonly PreparedWeights _prepared = new(); // native copies made at load (scale tables, interleaved or packed payloads, column-blocked F16), freed on Dispose
 
@@ -119,6 +120,7 @@ public sealed unsafe class LlamaModel : IDisposable
             _rope = new Rope(c.RopeDim, c.RopeBase, c.RopeStyle, c.RopeLinearScale, factors);
             _matmul = new MatMul(_pool);
             _attention = new PagedAttention(_pool);
+            _step = new TokenSteps(this);
         }
         catch
         {
@@ -201,8 +203,6 @@ public sealed unsafe class LlamaModel : IDisposable
         var buf = _buffers is { } existing && existing.Capacity >= n ? existing : (_buffers = new ActivationBuffers(c, Math.Max(n, MaxTokensPerForward)));
         int dim = c.Dim, qDim = c.QueryDim, kvDim = c.KvDim;
 
-        for (int t = 0; t < n; t++) _embedding.DequantizeRow(tokens[t], buf.Residual.AsSpan(t * dim, dim));
-
         // Position of every new token and its cache slot.
         var positions = buf.Positions;
         for (int b = 0; b < table.BatchSize; b++)
@@ -210,10 +210,8 @@ public sealed unsafe class LlamaModel : IDisposable
             int qoLen = qoIndptr[b + 1] - qoIndptr[b], first = table.KvLength(b) - qoLen;
             for (int i = 0; i < qoLen; i++) positions[qoIndptr[b] + i] = (b, first + i);
         }
-        // RoPE angles once per token for all layers (sin/cos are costly next to the rotation itself).
-        int half = c.RopeDim / 2;
-        for (int t = 0; t < n; t++)
-            _rope.Angles(positions[t].Position, buf.RopeCos.AsSpan(t * half, half), buf.RopeSin.AsSpan(t * half, half));
+        _step.Begin(buf, tokens, table, cache);
+        _step.Run(TokenStage.Input, 0, n); // embeddings, RoPE angles (once for all layers) and the first layer's norm
         _attention.Plan(qoIndptr, table, c.Heads);
         // Requests with one new token (decode) that come first take the matrix-vector arithmetic, the rest the GEMM;
         // a decode token's values then never depend on what else is in the batch (see MatMul).
@@ -227,35 +225,15 @@ public sealed unsafe class LlamaModel : IDisposable
             for (int l = 0; l < c.Layers; l++)
             {
                 var layer = _layers[l];
-                for (int t = 0; t < n; t++)
-                    Norms.RmsNorm(buf.Residual.AsSpan(t * dim, dim), layer.AttnNorm, c.RmsEps, buf.Normed.AsSpan(t * dim, dim));
                 _matmul.Run(layer.Wq, q, layer.Wk, k, layer.Wv, v, xn, n, gemv);
-                for (int t = 0; t < n; t++)
-                {
-                    var qt = buf.Q.AsSpan(t * qDim, qDim);
-                    var kt = buf.K.AsSpan(t * kvDim, kvDim);
-                    var vt = buf.V.AsSpan(t * kvDim, kvDim);
-                    if (layer.Bq != null) TensorPrimitives.Add(qt, layer.Bq, qt);
-                    if (layer.Bk != null) TensorPrimitives.Add(kt, layer.Bk, kt);
-                    if (layer.Bv != null) TensorPrimitives.Add(vt, layer.Bv, vt);
-                    var (request, position) = positions[t];
-                    var cos = buf.RopeCos.AsSpan(t * half, half);
-                    var sin = buf.RopeSin.AsSpan(t * half, half);
-                    _rope.Apply(qt, c.Heads, c.HeadDim, cos, sin);
-                    _rope.Apply(kt, c.KvHeads, c.HeadDim, cos, sin);
-                    var (page, entry) = table.Slot(request, position);
-                    cache.Write(l, page, entry, kt, vt);
-                }
+                _step.Run(TokenStage.QueryKeyValue, l, n); // biases, RoPE, K and V into the cache
                 _attention.Run(cache, l, q, att, scale);
                 _matmul.Run(layer.Wo, att, xn, n, gemv); // xn reused as the attention output projection
-                TensorPrimitives.Add(buf.Residual.AsSpan(0, n * dim), buf.Normed.AsSpan(0, n * dim), buf.Residual.AsSpan(0, n * dim));
-
-                for (int t = 0; t < n; t++)
-                    Norms.RmsNorm(buf.Residual.AsSpan(t * dim, dim), layer.FfnNorm, c.RmsEps, buf.Normed.AsSpan(t * dim, dim));
+                _step.Run(TokenStage.FeedForwardInput, l, n); // residual += attention; FFN norm
                 _matmul.Run(layer.Gate, gate, layer.Up, up, xn, n, gemv);
-                Activations.SiluAndMul(buf.Gate.AsSpan(0, n * c.FfnDim), buf.Up.AsSpan(0, n * c.FfnDim), buf.Gate.AsSpan(0, n * c.FfnDim));
+                _step.Run(TokenStage.SiluAndMul, l, n);
                 _matmul.Run(layer.Down, gate, xn, n, gemv);
-                TensorPrimitives.Add(buf.Residual.AsSpan(0, n * dim), buf.Normed.AsSpan(0, n * dim), buf.Residual.AsSpan(0, n * dim));
+                _step.Run(TokenStage.LayerOutput, l, n); // residual += FFN; the next layer's norm
             }
 
             // Final norm and the output head, only for the rows whose logits are wanted.
@@ -287,6 +265,90 @@ public sealed unsafe class LlamaModel : IDisposable
         public readonly float[] RopeSin = new float[capacity * c.RopeDim / 2];
 
         private static float[] Pinned(int length) => GC.AllocateArray<float>(length, pinned: true);
+    }
+
+    private enum TokenStage { Input, QueryKeyValue, FeedForwardInput, SiluAndMul, LayerOutput }
+
+    /// <summary>
+    /// The per-token work between a layer's matrix products (norms, RoPE, residual adds, the cache writes, SiLU).
+    /// Each token's values are computed from that token's rows alone, exactly as one at a time, so a token's bits
+    /// never depend on its batch. Batches of <see cref="ParallelTokens"/> or more run on the whole pool: one thread
+    /// doing it alone left the others waiting (~5% of a 16-sequence decode step of the 135M shape).
+    /// </summary>
+    private sealed class TokenSteps(LlamaModel model) : IParallelWork
+    {
+        private const int ParallelTokens = 8;
+        private ActivationBuffers _buf = null!;
+        private int[] _tokens = [];
+        private PageTable _table = null!;
+        private PagedKvCache _cache = null!;
+        private TokenStage _stage;
+        private int _layer;
+
+        public void Begin(ActivationBuffers buf, ReadOnlySpan<int> tokens, PageTable table, PagedKvCache cache)
+        {
+            _buf = buf; _table = table; _cache = cache;
+            if (_tokens.Length < tokens.Length) _tokens = new int[Math.Max(tokens.Length, 2 * _tokens.Length)];
+            tokens.CopyTo(_tokens);
+        }
+
+        public void Run(TokenStage stage, int layer, int n)
+        {
+            _stage = stage; _layer = layer;
+            if (n >= ParallelTokens) model._pool.For(n, this);
+            else for (int t = 0; t < n; t++) Execute(t);
+        }
+
+        public void Execute(int t)
+        {
+            var c = model.Config;
+            var buf = _buf;
+            int dim = c.Dim, half = c.RopeDim / 2;
+            var residual = buf.Residual.AsSpan(t * dim, dim);
+            var normed = buf.Normed.AsSpan(t * dim, dim);
+            var layer = model._layers[_layer];
+            switch (_stage)
+            {
+                case TokenStage.Input:
+                    model._embedding.DequantizeRow(_tokens[t], residual);
+                    // RoPE angles once per token for all layers (sin/cos are costly next to the rotation itself).
+                    model._rope.Angles(buf.Positions[t].Position, buf.RopeCos.AsSpan(t * half, half), buf.RopeSin.AsSpan(t * half, half));
+                    Norms.RmsNorm(residual, layer.AttnNorm, c.RmsEps, normed);
+                    break;
+                case TokenStage.QueryKeyValue:
+                {
+                    int qDim = c.QueryDim, kvDim = c.KvDim;
+                    var qt = buf.Q.AsSpan(t * qDim, qDim);
+                    var kt = buf.K.AsSpan(t * kvDim, kvDim);
+                    var vt = buf.V.AsSpan(t * kvDim, kvDim);
+                    if (layer.Bq != null) TensorPrimitives.Add(qt, layer.Bq, qt);
+                    if (layer.Bk != null) TensorPrimitives.Add(kt, layer.Bk, kt);
+                    if (layer.Bv != null) TensorPrimitives.Add(vt, layer.Bv, vt);
+                    var (request, position) = buf.Positions[t];
+                    var cos = buf.RopeCos.AsSpan(t * half, half);
+                    var sin = buf.RopeSin.AsSpan(t * half, half);
+                    model._rope.Apply(qt, c.Heads, c.HeadDim, cos, sin);
+                    model._rope.Apply(kt, c.KvHeads, c.HeadDim, cos, sin);
+                    var (page, entry) = _table.Slot(request, position);
+                    _cache.Write(_layer, page, entry, kt, vt);
+                    break;
+                }
+                case TokenStage.FeedForwardInput:
+                    TensorPrimitives.Add(residual, normed, residual);
+                    Norms.RmsNorm(residual, layer.FfnNorm, c.RmsEps, normed);
+                    break;
+                case TokenStage.SiluAndMul:
+                {
+                    var gate = buf.Gate.AsSpan(t * c.FfnDim, c.FfnDim);
+                    Activations.SiluAndMul(gate, buf.Up.AsSpan(t * c.FfnDim, c.FfnDim), gate);
+                    break;
+                }
+                case TokenStage.LayerOutput:
+                    TensorPrimitives.Add(residual, normed, residual);
+                    if (_layer + 1 < c.Layers) Norms.RmsNorm(residual, model._layers[_layer + 1].AttnNorm, c.RmsEps, normed);
+                    break;
+            }
+        }
     }
 
     public void Dispose()

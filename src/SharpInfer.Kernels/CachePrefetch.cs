@@ -9,7 +9,9 @@ internal static unsafe class CachePrefetch
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ToL2(byte* start, long bytes)
     {
-        if (!Sse.IsSupported) return;
-        for (long offset = 0; offset < bytes; offset += 64) Sse.Prefetch1(start + offset);
+        if (!Sse.IsSupported || bytes <= 0) return;
+        // From the line holding the first byte, so that an unaligned range's last line is requested too.
+        byte* end = start + bytes;
+        for (byte* line = (byte*)((nint)start & ~(nint)63); line < end; line += 64) Sse.Prefetch1(line);
     }
 }

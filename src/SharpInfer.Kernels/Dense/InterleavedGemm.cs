@@ -127,8 +127,9 @@ public static unsafe class InterleavedGemm
             var group = new Group(w.Interleaved + (long)r / GroupRows * blocks * TFormat.GroupBlockBytes, w.GroupScales + (long)r * blocks, blocks);
             // With several tokens the kernel is compute-bound and the hardware prefetcher alone left it waiting on
             // memory (16 tokens: 51-56 G multiply-adds/s per core from DRAM against 67-72 from L2), so the next group
-            // is requested while this one computes (+5-20%, 16-sequence decode of the 135M shape +12-18%). It goes
-            // past this work item's rows, so the next item, often this thread's, starts warm too. One to three tokens
+            // is requested while this one computes (+5-20%, 16-sequence decode of the 135M shape +10-18%). It goes
+            // past this work item's rows: with one thread the next item is this thread's; with two it is often the
+            // other's, and stopping at the item's end measured no better (noise either way). One to three tokens
             // stream at the memory's speed without it, and the requests for rows another thread takes cost bandwidth.
             byte* next = tokens >= PrefetchTokens && r + GroupRows < w.Rows ? group.Weights + (long)blocks * TFormat.GroupBlockBytes : null;
             if (next != null) CachePrefetch.ToL2((byte*)(group.Scales + (long)GroupRows * blocks), (long)GroupRows * blocks * sizeof(ushort));

@@ -201,7 +201,7 @@ public sealed unsafe class LlamaModel : IDisposable
         var c = Config;
         int n = tokens.Length;
         var buf = _buffers is { } existing && existing.Capacity >= n ? existing : (_buffers = new ActivationBuffers(c, Math.Max(n, MaxTokensPerForward)));
-        int dim = c.Dim, qDim = c.QueryDim, kvDim = c.KvDim;
+        int dim = c.Dim;
 
         // Position of every new token and its cache slot.
         var positions = buf.Positions;
@@ -220,7 +220,7 @@ public sealed unsafe class LlamaModel : IDisposable
         gemv = n <= IntegerPathMaxTokens ? n : qoIndptr[gemv];
         float scale = 1f / MathF.Sqrt(c.HeadDim);
 
-        fixed (float* x = buf.Residual, xn = buf.Normed, q = buf.Q, k = buf.K, v = buf.V, att = buf.Attention, gate = buf.Gate, up = buf.Up)
+        fixed (float* xn = buf.Normed, q = buf.Q, k = buf.K, v = buf.V, att = buf.Attention, gate = buf.Gate, up = buf.Up)
         {
             for (int l = 0; l < c.Layers; l++)
             {
@@ -235,6 +235,7 @@ public sealed unsafe class LlamaModel : IDisposable
                 _matmul.Run(layer.Down, gate, xn, n, gemv);
                 _step.Run(TokenStage.LayerOutput, l, n); // residual += FFN; the next layer's norm
             }
+            _step.End();
 
             // Final norm and the output head, only for the rows whose logits are wanted.
             int rows = allTokens ? n : table.BatchSize;
@@ -290,6 +291,13 @@ public sealed unsafe class LlamaModel : IDisposable
             _buf = buf; _table = table; _cache = cache;
             if (_tokens.Length < tokens.Length) _tokens = new int[Math.Max(tokens.Length, 2 * _tokens.Length)];
             tokens.CopyTo(_tokens);
+        }
+
+        /// <summary>Drops the references to the caller's page table and cache.</summary>
+        public void End()
+        {
+            _table = null!;
+            _cache = null!;
         }
 
         public void Run(TokenStage stage, int layer, int n)

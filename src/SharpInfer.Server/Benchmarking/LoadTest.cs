@@ -12,8 +12,13 @@ public sealed record LoadTestOptions
     public int OutputTokens { get; init; } = 16;
     public int VocabularySize { get; init; } = 32000;
     public int Seed { get; init; } = 1;
-    /// <summary>How long requests in flight at the end may take to finish before they count as failed.</summary>
-    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>
+    /// How long requests in flight at the end may take to finish before they count as failed: as long as the OpenAI
+    /// clients wait for a response by default (10 minutes). Closed-loop clients keep one request each in flight, and
+    /// an overloaded server queues them (200 clients of 256-token prompts on two cores: ~60 s to the first token), so
+    /// a shorter patience would cut requests the server is serving correctly.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>How long the server may take to give back its KV pages once idle.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan SampleInterval { get; init; } = TimeSpan.FromMilliseconds(100);

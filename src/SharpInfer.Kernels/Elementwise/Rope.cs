@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace SharpInfer.Kernels.Elementwise;
 
 /// <summary>Which elements RoPE rotates together.</summary>
@@ -54,25 +56,64 @@ public sealed class Rope
         }
     }
 
-    /// <summary>Rotates the heads of one token in place: x is [heads, headDim].</summary>
+    /// <summary>
+    /// Rotates the heads of one token in place: x is [heads, headDim]. Sixteen values at a time where AVX-512 is
+    /// there, with the same two products and one add or subtract per value as the scalar loop (no fused multiply-add,
+    /// and x + (-y) is x - y exactly), so both give the same bits.
+    /// </summary>
     public void Apply(Span<float> x, int heads, int headDim, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
     {
         int half = RotaryDim / 2;
-        for (int h = 0; h < heads; h++)
+        if (x.Length < heads * headDim || cos.Length < half || sin.Length < half || RotaryDim > headDim)
+            throw new ArgumentException($"RoPE needs {heads} x {headDim} values and {half} cos/sin values (rotary dim {RotaryDim})");
+        bool vector = Vector512.IsHardwareAccelerated && half >= 16;
+        if (Style == RopeStyle.Interleaved)
         {
-            var v = x.Slice(h * headDim, headDim);
-            if (Style == RopeStyle.Interleaved)
+            // cos and signed sin spread over the pair layout, shared by the token's heads: (cos_i, cos_i) and
+            // (-sin_i, sin_i), so that out = x * cos + swapPairs(x) * sin.
+            int wide = vector ? RotaryDim / 16 * 16 : 0;
+            Span<float> spread = wide > 0 ? stackalloc float[2 * wide] : default;
+            for (int j = 0; j < wide; j += 2)
             {
-                for (int i = 0; i < half; i++)
+                spread[j] = spread[j + 1] = cos[j / 2];
+                spread[wide + j] = -sin[j / 2];
+                spread[wide + j + 1] = sin[j / 2];
+            }
+            var swap = Vector512.Create(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+            for (int h = 0; h < heads; h++)
+            {
+                var v = x.Slice(h * headDim, headDim);
+                for (int j = 0; j < wide; j += 16)
+                {
+                    var a = Vector512.Create<float>(v[j..]);
+                    var c = Vector512.Create<float>(spread[j..]);
+                    var s = Vector512.Create<float>(spread[(wide + j)..]);
+                    (a * c + Vector512.Shuffle(a, swap) * s).CopyTo(v[j..]);
+                }
+                for (int i = wide / 2; i < half; i++)
                 {
                     float a = v[2 * i], b = v[2 * i + 1];
                     v[2 * i] = a * cos[i] - b * sin[i];
                     v[2 * i + 1] = a * sin[i] + b * cos[i];
                 }
             }
-            else
+        }
+        else
+        {
+            int wide = vector ? half / 16 * 16 : 0;
+            for (int h = 0; h < heads; h++)
             {
-                for (int i = 0; i < half; i++)
+                var v = x.Slice(h * headDim, headDim);
+                for (int i = 0; i < wide; i += 16)
+                {
+                    var a = Vector512.Create<float>(v[i..]);
+                    var b = Vector512.Create<float>(v[(i + half)..]);
+                    var c = Vector512.Create<float>(cos[i..]);
+                    var s = Vector512.Create<float>(sin[i..]);
+                    (a * c - b * s).CopyTo(v[i..]);
+                    (a * s + b * c).CopyTo(v[(i + half)..]);
+                }
+                for (int i = wide; i < half; i++)
                 {
                     float a = v[i], b = v[i + half];
                     v[i] = a * cos[i] - b * sin[i];

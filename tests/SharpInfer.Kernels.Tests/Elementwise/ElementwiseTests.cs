@@ -71,6 +71,45 @@ public class ElementwiseTests
         }
     }
 
+    /// <summary>
+    /// The vector loops (rotary halves of 16 or more) give the scalar loop's bits: two float products and one add or
+    /// subtract per value, no fused multiply-add. Rotary dims that are not a multiple of 32 mix both loops.
+    /// </summary>
+    [Theory]
+    [InlineData(RopeStyle.Interleaved, 64, 64)]
+    [InlineData(RopeStyle.Interleaved, 128, 128)]
+    [InlineData(RopeStyle.Interleaved, 128, 48)]
+    [InlineData(RopeStyle.NeoX, 64, 64)]
+    [InlineData(RopeStyle.NeoX, 128, 128)]
+    [InlineData(RopeStyle.NeoX, 128, 72)]
+    public void RopeVectorLoopsGiveTheScalarBits(RopeStyle style, int headDim, int rotary)
+    {
+        const int heads = 3, pos = 4321;
+        var rope = new Rope(rotary, 500000, style);
+        var x = QuantizationTests.RandomValues(heads * headDim, 11);
+        var y = (float[])x.Clone();
+        var cos = new float[rotary / 2];
+        var sin = new float[rotary / 2];
+        rope.Angles(pos, cos, sin);
+        rope.Apply(y, heads, headDim, cos, sin);
+        int changed = 0;
+        for (int h = 0; h < heads; h++)
+        {
+            for (int i = 0; i < rotary / 2; i++)
+            {
+                int a = h * headDim + (style == RopeStyle.Interleaved ? 2 * i : i);
+                int b = h * headDim + (style == RopeStyle.Interleaved ? 2 * i + 1 : i + rotary / 2);
+                float xa = x[a], xb = x[b], c = cos[i], s = sin[i];
+                float pa = xa * c, pb = xb * s, qa = xa * s, qb = xb * c; // each product rounded, as the scalar loop does
+                Assert.Equal(pa - pb, y[a]);
+                Assert.Equal(qa + qb, y[b]);
+                if (y[a] != x[a]) changed++;
+            }
+            for (int i = rotary; i < headDim; i++) Assert.Equal(x[h * headDim + i], y[h * headDim + i]); // not rotated
+        }
+        Assert.True(changed > heads * rotary / 4, "the rotation left the values as they were");
+    }
+
     [Fact]
     public void Llama3FactorsKeepShortWavelengthsAndDivideLongOnes()
     {

@@ -50,13 +50,7 @@ public class ElementwiseTests
     public void RopeRotatesThePairsItsStyleNames(RopeStyle style)
     {
         int heads = 2, headDim = 16, rotary = 12, pos = 1234;
-        var rope = new Rope(rotary, 10000, style);
-        var x = QuantizationTests.RandomValues(heads * headDim, 5);
-        var y = (float[])x.Clone();
-        var cos = new float[rotary / 2];
-        var sin = new float[rotary / 2];
-        rope.Angles(pos, cos, sin);
-        rope.Apply(y, heads, headDim, cos, sin);
+        var (x, y, _, _) = Rotate(new Rope(rotary, 10000, style), heads, headDim, pos, seed: 5);
         for (int h = 0; h < heads; h++)
         {
             for (int i = 0; i < rotary / 2; i++)
@@ -85,13 +79,7 @@ public class ElementwiseTests
     public void RopeVectorLoopsGiveTheScalarBits(RopeStyle style, int headDim, int rotary)
     {
         const int heads = 3, pos = 4321;
-        var rope = new Rope(rotary, 500000, style);
-        var x = QuantizationTests.RandomValues(heads * headDim, 11);
-        var y = (float[])x.Clone();
-        var cos = new float[rotary / 2];
-        var sin = new float[rotary / 2];
-        rope.Angles(pos, cos, sin);
-        rope.Apply(y, heads, headDim, cos, sin);
+        var (x, y, cos, sin) = Rotate(new Rope(rotary, 500000, style), heads, headDim, pos, seed: 11);
         int changed = 0;
         for (int h = 0; h < heads; h++)
         {
@@ -108,6 +96,18 @@ public class ElementwiseTests
             for (int i = rotary; i < headDim; i++) Assert.Equal(x[h * headDim + i], y[h * headDim + i]); // not rotated
         }
         Assert.True(changed > heads * rotary / 4, "the rotation left the values as they were");
+    }
+
+    /// <summary>Random heads, and a copy rotated by <paramref name="rope"/> at one position, with its cos/sin.</summary>
+    private static (float[] X, float[] Y, float[] Cos, float[] Sin) Rotate(Rope rope, int heads, int headDim, int position, int seed)
+    {
+        var x = QuantizationTests.RandomValues(heads * headDim, seed);
+        var y = (float[])x.Clone();
+        var cos = new float[rope.RotaryDim / 2];
+        var sin = new float[rope.RotaryDim / 2];
+        rope.Angles(position, cos, sin);
+        rope.Apply(y, heads, headDim, cos, sin);
+        return (x, y, cos, sin);
     }
 
     [Fact]

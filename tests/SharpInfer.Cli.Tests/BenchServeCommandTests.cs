@@ -20,6 +20,7 @@ public class BenchServeCommandTests
             (["--simulate", "--load-test"], "--simulate and --load-test"),
             (["--simulate", "--cost", "1,2"], "--cost '1,2'"),
             (["--url", "ftp://x", "--duration", "1"], "--url 'ftp://x'"),
+            (["--load-test", "--drain-timeout", "0"], "--drain-timeout 0"),
         })
         {
             var r = Run(["bench", "serve", .. args]);
@@ -78,7 +79,7 @@ public class BenchServeCommandTests
         {
             // A queue of 8 makes some of the 20 clients get 429s, which they must retry rather than count as failures.
             var r = Run("bench", "serve", "--load-test", "--model", model, "--clients", "20", "--duration", "4", "--max-queue", "8",
-                "--prompt-tokens", "48", "--output-tokens", "8", "--json", json);
+                "--prompt-tokens", "48", "--output-tokens", "8", "--drain-timeout", "60", "--json", json);
             Assert.True(r.Code == 0, r.Err + r.Out);
             using var doc = JsonDocument.Parse(File.ReadAllText(json));
             var result = doc.RootElement.GetProperty("result");

@@ -72,7 +72,8 @@ public sealed class Rope
             // cos and signed sin spread over the pair layout, shared by the token's heads: (cos_i, cos_i) and
             // (-sin_i, sin_i), so that out = x * cos + swapPairs(x) * sin.
             int wide = vector ? RotaryDim / 16 * 16 : 0;
-            Span<float> spread = wide > 0 ? stackalloc float[2 * wide] : default;
+            // On the stack up to 256 rotated values (every model here); a crafted rope dim gets the heap, not a stack overflow.
+            Span<float> spread = wide == 0 ? default : wide <= 256 ? stackalloc float[2 * wide] : new float[2 * wide];
             for (int j = 0; j < wide; j += 2)
             {
                 spread[j] = spread[j + 1] = cos[j / 2];

@@ -13,10 +13,10 @@ public sealed record LoadTestOptions
     public int VocabularySize { get; init; } = 32000;
     public int Seed { get; init; } = 1;
     /// <summary>
-    /// How long requests in flight at the end may take to finish before they count as failed: as long as the OpenAI
-    /// clients wait for a response by default (10 minutes). Closed-loop clients keep one request each in flight, and
-    /// an overloaded server queues them (200 clients of 256-token prompts on two cores: ~60 s to the first token), so
-    /// a shorter patience would cut requests the server is serving correctly.
+    /// How long requests in flight at the end may take to finish before they count as failed: by default as long as
+    /// the OpenAI Python and Node clients wait for a response (10 minutes). Closed-loop clients keep one request each
+    /// in flight, and an overloaded server queues them (200 clients of 256-token prompts on two cores: ~60 s to the
+    /// first token), so a short patience would cut requests the server is serving correctly.
     /// </summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>How long the server may take to give back its KV pages once idle.</summary>
@@ -107,12 +107,24 @@ public static class LoadTest
             }
         }, CancellationToken.None)).ToArray();
 
-        await Task.Delay(TimeSpan.FromSeconds(options.Seconds), cancellation);
-        await stopSending.CancelAsync();
-        // Requests in flight finish normally; only ones that outlast the drain timeout are cut (and count as failed).
         var all = Task.WhenAll(loops);
-        if (await Task.WhenAny(all, Task.Delay(options.DrainTimeout, cancellation)) != all) await abandon.CancelAsync();
-        await all;
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(options.Seconds), cancellation);
+            await stopSending.CancelAsync();
+            // Requests in flight finish normally; only ones that outlast the drain timeout are cut (and count as failed).
+            using var drain = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            if (await Task.WhenAny(all, Task.Delay(options.DrainTimeout, drain.Token)) != all) await abandon.CancelAsync();
+            await drain.CancelAsync(); // the drain clock is not left running
+            await all;
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // Stopped from outside (Ctrl+C, SIGTERM): the clients' requests are cancelled with the same token.
+            await stopSampling.CancelAsync();
+            try { await Task.WhenAll(all, sampler); } catch (OperationCanceledException) { }
+            throw;
+        }
         double elapsed = clock.Elapsed.TotalSeconds;
 
         // Idle now: every page but the prefix cache's evictable ones must come back.

@@ -67,15 +67,19 @@ public class ElementwiseTests
 
     /// <summary>
     /// The vector loops (rotary halves of 16 or more) give the scalar loop's bits: two float products and one add or
-    /// subtract per value, no fused multiply-add. Rotary dims that are not a multiple of 32 mix both loops.
+    /// subtract per value, no fused multiply-add. Both loops run when the rotary dim is not a multiple of 16
+    /// (interleaved pairs) or its half not a multiple of 16 (NeoX halves); a 1024-dim rotation spreads cos/sin on the heap.
     /// </summary>
     [Theory]
     [InlineData(RopeStyle.Interleaved, 64, 64)]
     [InlineData(RopeStyle.Interleaved, 128, 128)]
     [InlineData(RopeStyle.Interleaved, 128, 48)]
+    [InlineData(RopeStyle.Interleaved, 128, 40)]
+    [InlineData(RopeStyle.Interleaved, 1024, 1024)]
     [InlineData(RopeStyle.NeoX, 64, 64)]
     [InlineData(RopeStyle.NeoX, 128, 128)]
     [InlineData(RopeStyle.NeoX, 128, 72)]
+    [InlineData(RopeStyle.NeoX, 64, 34)]
     public void RopeVectorLoopsGiveTheScalarBits(RopeStyle style, int headDim, int rotary)
     {
         const int heads = 3, pos = 4321;

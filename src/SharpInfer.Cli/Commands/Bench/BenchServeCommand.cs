@@ -31,6 +31,8 @@ public sealed record BenchServeOptions
     public required BenchWorkloadOptions Workload { get; init; }
     public bool Simulate { get; init; }
     public bool LoadTest { get; init; }
+    /// <summary>Seconds a load test waits for the requests in flight when its window closes.</summary>
+    public double DrainSeconds { get; init; } = 600;
     public StepCostModel? Cost { get; init; }
     public int VocabularySize { get; init; } = 32000;
     public int SampleMilliseconds { get; init; } = 100;
@@ -53,6 +55,7 @@ public sealed record BenchServeOptions
         if (Threads is < 1 or > 1024) return $"--threads {Threads} must be between 1 and 1024";
         if (Clients.Count == 0 || Clients.Any(c => c is < 1 or > 10_000)) return "--clients must be between 1 and 10000";
         if (!Simulate && Clients.Count > 1) return "--clients takes several counts only with --simulate";
+        if (!(DrainSeconds >= 1) || DrainSeconds > 86_400) return $"--drain-timeout {DrainSeconds} must be between 1 and 86400 seconds";
         if (SampleMilliseconds is < 10 or > 10_000) return $"--sample-ms {SampleMilliseconds} must be between 10 and 10000";
         if (VocabularySize < 16) return $"--vocab-size {VocabularySize} must be at least 16";
         return Workload.Validate();
@@ -69,6 +72,8 @@ public static class BenchServeCommand
 {
     /// <summary>Exit code of a load test that saw failures or leaked KV pages.</summary>
     public const int LoadTestFailed = 1;
+    /// <summary>Exit code of a load test stopped by Ctrl+C or SIGTERM before it finished (128 + SIGINT, as shells report it).</summary>
+    public const int LoadTestStopped = 130;
 
     public static Command Create()
     {
@@ -94,6 +99,7 @@ public static class BenchServeCommand
         var seed = new Option<int>("--seed") { Description = "Workload seed", DefaultValueFactory = _ => defaults.Seed };
         var simulate = new Option<bool>("--simulate") { Description = "Run the workloads through the serving simulator (step costs calibrated on --model)" };
         var loadTest = new Option<bool>("--load-test") { Description = "Closed-loop load test: --clients streaming clients for --duration; exit 1 on failures or leaked KV pages" };
+        var drainTimeout = new Option<double>("--drain-timeout") { Description = "Load test: seconds to wait for the requests in flight when --duration ends (default: 600, what the OpenAI Python and Node clients wait); ones still running then count as failed", DefaultValueFactory = _ => 600 };
         var cost = new Option<string?>("--cost") { Description = "Simulation step cost a,b,c,d in seconds (fixed, per prefill token, per decode, per context token) instead of calibrating" };
         var context = new Option<int>("--context") { Description = "Context per request of the started servers (0 = the model's, or what --kv-pages holds)" };
         var vocab = new Option<int>("--vocab-size") { Description = "Vocabulary of the --url server's model (token-id prompts must fit it)", DefaultValueFactory = _ => 32000 };
@@ -104,7 +110,7 @@ public static class BenchServeCommand
         var command = new Command("serve", "Fairness and throughput of the scheduling policies on shared-prefix workloads: live, simulated, or a load test")
         {
             url, model, threads, policies, quantum, kvPages, context, maxBatchTokens, maxQueue, workload, clients, rate, cv, duration, promptTokens,
-            outputTokens, flood, floodFactor, floodPrefix, seed, simulate, loadTest, cost, vocab, sampleMs, json, plots,
+            outputTokens, flood, floodFactor, floodPrefix, seed, simulate, loadTest, drainTimeout, cost, vocab, sampleMs, json, plots,
         };
         command.SetAction(parse =>
         {
@@ -114,7 +120,7 @@ public static class BenchServeCommand
                 Policies = parse.GetValue(policies)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => p.ToLowerInvariant()).ToArray(),
                 Quantum = parse.GetValue(quantum), KvPages = parse.GetValue(kvPages), Context = parse.GetValue(context), MaxBatchTokens = parse.GetValue(maxBatchTokens),
                 MaxQueue = parse.GetValue(maxQueue), Clients = ParseCounts(parse.GetValue(clients)!),
-                Simulate = parse.GetValue(simulate), LoadTest = parse.GetValue(loadTest), Cost = ParseCost(parse.GetValue(cost)),
+                Simulate = parse.GetValue(simulate), LoadTest = parse.GetValue(loadTest), DrainSeconds = parse.GetValue(drainTimeout), Cost = ParseCost(parse.GetValue(cost)),
                 VocabularySize = parse.GetValue(vocab), SampleMilliseconds = parse.GetValue(sampleMs), Json = parse.GetValue(json), Plots = parse.GetValue(plots),
                 Workload = new BenchWorkloadOptions
                 {
@@ -291,6 +297,7 @@ public static class BenchServeCommand
         {
             Clients = options.Clients[0], Seconds = options.Workload.Seconds, PromptTokens = options.Workload.PromptTokens,
             OutputTokens = options.Workload.OutputTokens, VocabularySize = options.VocabularySize, Seed = options.Workload.Seed,
+            DrainTimeout = TimeSpan.FromSeconds(options.DrainSeconds),
         };
         using var http = StreamingCompletionClient.CreateHttpClient();
         LoadTestResult result;
@@ -316,8 +323,18 @@ public static class BenchServeCommand
             await using var app = SharpInferServer.Build(engine, new ServerOptions { ModelId = "bench", Host = "127.0.0.1", Port = 0, MinimumLogLevel = LogLevel.Error });
             await app.StartAsync();
             var address = SharpInferServer.ListeningAddress(app);
-            result = await LoadTest.RunAsync(new StreamingCompletionClient(http, address), new MetricsProbe(http, address),
-                loadOptions with { VocabularySize = llama.Config.VocabSize }, LoadTest.CurrentProcessMemory);
+            try
+            {
+                // Ctrl+C or SIGTERM reaches the started server's host, which stops the run too.
+                result = await LoadTest.RunAsync(new StreamingCompletionClient(http, address), new MetricsProbe(http, address),
+                    loadOptions with { VocabularySize = llama.Config.VocabSize }, LoadTest.CurrentProcessMemory, app.Lifetime.ApplicationStopping);
+            }
+            catch (OperationCanceledException) when (app.Lifetime.ApplicationStopping.IsCancellationRequested)
+            {
+                console.MarkupLine("[yellow]load test stopped[/] (Ctrl+C or SIGTERM): no result");
+                await app.StopAsync();
+                return LoadTestStopped;
+            }
             await app.StopAsync();
         }
         var table = new Table().AddColumns("measure", "value");

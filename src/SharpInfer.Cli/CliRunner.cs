@@ -36,7 +36,8 @@ public static class CliRunner
 
     /// <summary>Errors caused by what the user gave us, reported as one line without a stack trace.</summary>
     public static bool IsInputError(Exception e) => e is GgufFormatException or TokenizerFormatException or ModelNotFoundException
-        or PromptTooLongException or CliInputException or SharpInfer.Planner.PlannerInputException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException;
+        or PromptTooLongException or CliInputException or SharpInfer.Planner.PlannerInputException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException
+        or SharpInfer.Server.Benchmarking.ServerProbeException; // a --url with no server behind it
 }
 
 /// <summary>A bad option value or combination, reported as one line with exit code 2.</summary>

@@ -32,6 +32,24 @@ public class BenchServeCommandTests
         }
     }
 
+    [Theory]
+    [InlineData("--load-test")]
+    [InlineData("--policies=fcfs")]
+    public void AUrlWithNoServerGivesOneLineAndExitCode2(string mode)
+    {
+        // A port that was free a moment ago: nothing listens there.
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var r = Run("bench", "serve", "--url", $"http://127.0.0.1:{port}", mode, "--clients", "1", "--duration", "1");
+        Assert.Equal(2, r.Code);
+        string err = r.Err.TrimEnd();
+        Assert.DoesNotContain('\n', err);
+        Assert.StartsWith("error: ", err);
+        Assert.Contains($"127.0.0.1:{port}/metrics", err);
+    }
+
     [Fact]
     public void LiveRunOfTwoPoliciesWritesTheReportAndCharts()
     {

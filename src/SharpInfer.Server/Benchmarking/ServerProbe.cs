@@ -53,9 +53,24 @@ public sealed class MetricsProbe(HttpClient http, Uri baseAddress) : IServerProb
 {
     private readonly Uri _metrics = new(baseAddress, "/metrics");
 
+    /// <summary>How long one read of /metrics may take before the server counts as not answering.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <exception cref="ServerProbeException">the server could not be reached or did not answer within <see cref="Timeout"/>.</exception>
     public async Task<ServerSample> SampleAsync(double time, CancellationToken cancellation)
     {
-        string text = await http.GetStringAsync(_metrics, cancellation);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        deadline.CancelAfter(Timeout);
+        string text;
+        try { text = await http.GetStringAsync(_metrics, deadline.Token); }
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            throw new ServerProbeException($"GET {_metrics} got no answer within {Timeout.TotalSeconds:0} s");
+        }
+        catch (HttpRequestException e)
+        {
+            throw new ServerProbeException($"GET {_metrics} failed: {e.Message}");
+        }
         return Parse(text, time);
     }
 
@@ -142,3 +157,6 @@ public sealed class MetricsProbe(HttpClient http, Uri baseAddress) : IServerProb
         return null;
     }
 }
+
+/// <summary>A benchmarked server that cannot be reached or does not answer; the message names the URL.</summary>
+public sealed class ServerProbeException(string message) : Exception(message);

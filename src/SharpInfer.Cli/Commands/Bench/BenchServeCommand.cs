@@ -306,7 +306,9 @@ public static class BenchServeCommand
         {
             target = url;
             var address = new Uri(url);
-            result = await LoadTest.RunAsync(new StreamingCompletionClient(http, address), new MetricsProbe(http, address), loadOptions);
+            var probe = new MetricsProbe(http, address);
+            await probe.SampleAsync(0, CancellationToken.None); // a --url with no server behind it fails here, in one line
+            result = await LoadTest.RunAsync(new StreamingCompletionClient(http, address), probe, loadOptions);
         }
         else
         {

@@ -147,13 +147,11 @@ public sealed unsafe class MatMul : IParallelWork
         _tileGemv = MatrixVectorTokensTakeTile && !allInteger;
         _integerPath = integer && gemvTokens > 0 && !_tileGemv;
         _x = x; _tokens = tokens;
-        _permuted = false;
-        _preparedF16 = false;
+        _permuted = _preparedQ8 = _interleaved = _preparedF16 = false;
         if (gemvTokens > 0 && RowDot.HasPreparedF16 && !_tileGemv)
             for (int i = 0; i < _count; i++)
                 if (_w[i].Type == GgmlType.F16) _preparedF16 = true;
         if (_preparedF16) PrepareHalfRows(x, gemvTokens, cols);
-        _preparedQ8 = _interleaved = false;
         if (_integerPath)
         {
             // Each kernel's own form of the activations, made once for every matrix of the call that reads it.
@@ -167,8 +165,7 @@ public sealed unsafe class MatMul : IParallelWork
             EnsureActivationBuffers(gemvTokens, cols);
             // Token by token, each independently of the others (so a token's values never depend on its batch); many
             // tokens (prompts, batched decode) are spread over the pool instead of leaving the other threads waiting.
-            if (gemvTokens >= ParallelPreparationTokens) _pool.For(gemvTokens, _preparation);
-            else for (int t = 0; t < gemvTokens; t++) PrepareToken(t);
+            _pool.For(gemvTokens, _preparation, ParallelPreparationTokens);
         }
         _pool.For(_firstItem[_count], this);
     }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SharpInfer.Kernels.Quantization;
 
@@ -60,6 +61,17 @@ public static class HalfConvert
     public static Vector512<float> ToSingleFinite(Vector512<uint> h)
     {
         var bits = Vector512.ShiftRightArithmetic(Vector512.ShiftLeft(h, 16).AsInt32(), 3) & Vector512.Create(unchecked((int)0x8FFFFFFF));
+        return bits.AsSingle() * Vector512.Create(TwoTo112);
+    }
+
+    /// <summary>
+    /// Sixteen packed finite halves (read as int16) to floats, the same trick in three instructions where they come
+    /// packed: sign-extending to 32 bits already leaves the sign copies that a shift by 13 and a mask clear. AVX-512F.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ToSingleFinite(Vector256<short> halves)
+    {
+        var bits = Vector512.ShiftLeft(Avx512F.ConvertToVector512Int32(halves), 13) & Vector512.Create(unchecked((int)0x8FFFE000));
         return bits.AsSingle() * Vector512.Create(TwoTo112);
     }
 

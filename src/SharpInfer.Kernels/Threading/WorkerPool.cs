@@ -48,12 +48,16 @@ public sealed class WorkerPool : IDisposable
         }
     }
 
-    /// <summary>Runs work.Execute(i) for i in [0, itemCount) on all threads and returns when every item is done.</summary>
-    public void For(int itemCount, IParallelWork work)
+    /// <summary>
+    /// Runs work.Execute(i) for i in [0, itemCount) on all threads and returns when every item is done; on the calling
+    /// thread alone when there are fewer than <paramref name="minParallelItems"/> items, too little work to be worth
+    /// waking the others.
+    /// </summary>
+    public void For(int itemCount, IParallelWork work, int minParallelItems = 2)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (itemCount <= 0) return;
-        if (_workers.Length == 0 || itemCount == 1)
+        if (_workers.Length == 0 || itemCount < Math.Max(2, minParallelItems))
         {
             for (int i = 0; i < itemCount; i++) work.Execute(i);
             return;

@@ -261,6 +261,7 @@ public sealed unsafe class LlamaModel : IDisposable
         public readonly float[] Attention = Pinned(capacity * c.QueryDim); // [n, heads * headDim]
         public readonly float[] Gate = Pinned(capacity * c.FfnDim);     // [n, ffn]
         public readonly float[] Up = Pinned(capacity * c.FfnDim);       // [n, ffn]
+        public readonly int[] Tokens = new int[capacity];                // [n] the forward's token ids
         public readonly (int Request, int Position)[] Positions = new (int, int)[capacity];
         public readonly float[] RopeCos = new float[capacity * c.RopeDim / 2]; // [n, ropeDim / 2]
         public readonly float[] RopeSin = new float[capacity * c.RopeDim / 2];
@@ -280,7 +281,6 @@ public sealed unsafe class LlamaModel : IDisposable
     {
         private const int ParallelTokens = 8;
         private ActivationBuffers _buf = null!;
-        private int[] _tokens = [];
         private PageTable _table = null!;
         private PagedKvCache _cache = null!;
         private TokenStage _stage;
@@ -289,8 +289,7 @@ public sealed unsafe class LlamaModel : IDisposable
         public void Begin(ActivationBuffers buf, ReadOnlySpan<int> tokens, PageTable table, PagedKvCache cache)
         {
             _buf = buf; _table = table; _cache = cache;
-            if (_tokens.Length < tokens.Length) _tokens = new int[Math.Max(tokens.Length, 2 * _tokens.Length)];
-            tokens.CopyTo(_tokens);
+            tokens.CopyTo(buf.Tokens);
         }
 
         /// <summary>Drops the references to the caller's page table and cache.</summary>
@@ -303,8 +302,7 @@ public sealed unsafe class LlamaModel : IDisposable
         public void Run(TokenStage stage, int layer, int n)
         {
             _stage = stage; _layer = layer;
-            if (n >= ParallelTokens) model._pool.For(n, this);
-            else for (int t = 0; t < n; t++) Execute(t);
+            model._pool.For(n, this, ParallelTokens);
         }
 
         public void Execute(int t)
@@ -318,7 +316,7 @@ public sealed unsafe class LlamaModel : IDisposable
             switch (_stage)
             {
                 case TokenStage.Input:
-                    model._embedding.DequantizeRow(_tokens[t], residual);
+                    model._embedding.DequantizeRow(buf.Tokens[t], residual);
                     // RoPE angles once per token for all layers (sin/cos are costly next to the rotation itself).
                     model._rope.Angles(buf.Positions[t].Position, buf.RopeCos.AsSpan(t * half, half), buf.RopeSin.AsSpan(t * half, half));
                     Norms.RmsNorm(residual, layer.AttnNorm, c.RmsEps, normed);

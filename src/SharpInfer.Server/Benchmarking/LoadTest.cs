@@ -57,6 +57,7 @@ public static class LoadTest
     public static async Task<LoadTestResult> RunAsync(StreamingCompletionClient client, IServerProbe probe, LoadTestOptions options,
         Func<MemorySample>? memory = null, CancellationToken cancellation = default)
     {
+        await probe.SampleAsync(0, cancellation); // a server that cannot be reached fails here, before any client starts
         var clock = Stopwatch.StartNew();
         var outcomes = new ConcurrentBag<(int Prompt, CompletionOutcome Outcome)>();
         var failures = new ConcurrentQueue<string>();

@@ -77,7 +77,11 @@ public static class BenchDecodeCommand
                 prompt[i].Add(promptRate);
                 decode[i].Add(decodeRate);
             }
-        return batches.Select((batch, i) => new Row(threads, batch, Median(prompt[i]), Median(decode[i]), 1000.0 * batch / Median(decode[i]))).ToList();
+        return batches.Select((batch, i) =>
+        {
+            double decodeRate = Median(decode[i]);
+            return new Row(threads, batch, Median(prompt[i]), decodeRate, 1000.0 * batch / decodeRate);
+        }).ToList();
     }
 
     /// <summary>Prefills <paramref name="batch"/> sequences one by one, then times decode steps of the whole batch: (prompt, decode) tokens/s.</summary>

@@ -306,9 +306,7 @@ public static class BenchServeCommand
         {
             target = url;
             var address = new Uri(url);
-            var probe = new MetricsProbe(http, address);
-            await probe.SampleAsync(0, CancellationToken.None); // a --url with no server behind it fails here, in one line
-            result = await LoadTest.RunAsync(new StreamingCompletionClient(http, address), probe, loadOptions);
+            result = await LoadTest.RunAsync(new StreamingCompletionClient(http, address), new MetricsProbe(http, address), loadOptions);
         }
         else
         {

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using SharpInfer.Kernels.Sampling;
 namespace SharpInfer.Engine.Sampling;
 
@@ -83,13 +84,12 @@ public sealed class Sampler
     }
 
     /// <summary>The first index of the largest value (NaN never wins).</summary>
-    public static int ArgMax(ReadOnlySpan<float> logits)
-    {
-        int best = 0;
-        for (int i = 1; i < logits.Length; i++)
-            if (logits[i] > logits[best]) best = i;
-        return best;
-    }
+    /// <summary>
+    /// The index of the largest logit, the first one on ties. Vectorized (a batched decode step samples every
+    /// request's 49k-logit row, which the scalar loop made ~1% of a 32-request step); a NaN logit, the sign of a
+    /// broken forward, would win.
+    /// </summary>
+    public static int ArgMax(ReadOnlySpan<float> logits) => TensorPrimitives.IndexOfMax(logits);
 
     private void ApplyPenalties(Span<float> logits, ReadOnlySpan<int> history)
     {

@@ -94,17 +94,9 @@ public static unsafe class InterleavedGemm
     /// <summary>Value k (0..31, unsigned nibble) of a Q4_0 block: byte k holds k in its low half and k + 16 in its high half.</summary>
     private static int Q4Value(byte* values, int k) => k < 16 ? values[k] & 0x0F : values[k - 16] >> 4;
 
-    /// <summary>Sign-extends <paramref name="n"/> int8 activations to int16, the form the kernels broadcast in pairs.</summary>
-    public static void Widen(sbyte* source, short* destination, long n)
-    {
-        long i = 0;
-        for (; i + 32 <= n; i += 32) Avx512BW.ConvertToVector512Int16(Vector256.Load(source + i)).Store(destination + i);
-        for (; i < n; i++) destination[i] = source[i];
-    }
-
     /// <summary>
     /// y[t * yStride + r] for rows [start, end) (multiples of 16) and <paramref name="tokens"/> tokens of widened
-    /// activations x16 ([tokens, Columns] int16, <see cref="Widen"/>) with block scales xd and block sums xs of the
+    /// activations x16 ([tokens, Columns] int16, <see cref="ActivationQuantizer.QuantizeWidened"/>) with block scales xd and block sums xs of the
     /// int8 values (both [tokens, Columns / 32]; the sums are read for Q4_0 only).
     /// </summary>
     public static void Run(in WeightMatrix w, int start, int end, short* x16, float* xd, int* xs, int tokens, float* y, long yStride)

@@ -36,6 +36,8 @@ public sealed unsafe class MatMul : IParallelWork
     private int _tokens;
     private int _gemvTokens;
     private bool _integerPath;
+    private bool _otherInteger;  // the integer call has a matrix without the interleaved copy (it reads the int8 values and sums)
+    private bool _interleavedQ4; // ... an interleaved Q4_0 matrix (it reads the block sums)
     // Quantized activations: [tokens, cols] int8 and [tokens, cols / 32] scales; pinned, grown on demand.
     private sbyte[] _xq = [];
     private float[] _xd = [];
@@ -155,11 +157,13 @@ public sealed unsafe class MatMul : IParallelWork
         if (_integerPath)
         {
             // Each kernel's own form of the activations, made once for every matrix of the call that reads it.
+            _otherInteger = _interleavedQ4 = false;
             for (int i = 0; i < _count; i++)
             {
-                if (InterleavedGemm.Applies(_w[i])) _interleaved = true;
-                else if (_w[i].Scales == null || !IntegerDot.HasGroupedQ4_0) continue;
-                else if (_w[i].Type == GgmlType.Q4_0) _permuted = true;
+                if (InterleavedGemm.Applies(_w[i])) { _interleaved = true; _interleavedQ4 |= _w[i].Type == GgmlType.Q4_0; continue; }
+                _otherInteger = true;
+                if (_w[i].Scales == null || !IntegerDot.HasGroupedQ4_0) continue;
+                if (_w[i].Type == GgmlType.Q4_0) _permuted = true;
                 else if (_w[i].Type == GgmlType.Q8_0 && gemvTokens > 1) _preparedQ8 = true; // one token takes DotQ8_0Grouped, which needs no preparation
             }
             EnsureActivationBuffers(gemvTokens, cols);
@@ -203,9 +207,11 @@ public sealed unsafe class MatMul : IParallelWork
         var xq = _xq.AsSpan(t * cols, cols);
         var xd = _xd.AsSpan(t * blocks, blocks);
         var xs = _xs.AsSpan(t * blocks, blocks);
-        ActivationQuantizer.Quantize(new ReadOnlySpan<float>(_x + (long)t * cols, cols), xq, xd, xs);
-        if (_interleaved)
-            fixed (sbyte* q = xq) fixed (short* x16 = _x16) InterleavedGemm.Widen(q, x16 + (long)t * cols, cols);
+        var x = new ReadOnlySpan<float>(_x + (long)t * cols, cols);
+        // The interleaved kernels read only the int16 form (and the sums for Q4_0); the int8 values and the sums are
+        // made only for the call's other kernels.
+        if (_interleaved) ActivationQuantizer.QuantizeWidened(x, _x16.AsSpan(t * cols, cols), xd, _otherInteger ? xq : default, _otherInteger || _interleavedQ4 ? xs : default);
+        else ActivationQuantizer.Quantize(x, xq, xd, xs);
         if (_preparedQ8)
         {
             int spread = IntegerDot.Q8_0SpreadFloats(cols);

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SharpInfer.Kernels.Quantization;
 
@@ -21,6 +22,11 @@ public static class ActivationQuantizer
         int blocks = x.Length / BlockSize;
         if (x.Length % BlockSize != 0 || quants.Length < x.Length || scales.Length < blocks)
             throw new ArgumentException($"activation length {x.Length} must be a multiple of {BlockSize} with room for quants and scales");
+        if (Avx512F.IsSupported)
+        {
+            Quantize512(x, default, scales, quants, sums);
+            return;
+        }
         if (Vector256.IsHardwareAccelerated)
         {
             for (int b = 0; b < blocks; b++)
@@ -50,6 +56,68 @@ public static class ActivationQuantizer
             var q = quants.Slice(b * BlockSize, BlockSize);
             QuantizeBlockScalar(x.Slice(b * BlockSize, BlockSize), q, out scales[b]);
             if (!sums.IsEmpty) { int s = 0; foreach (sbyte v in q) s += v; sums[b] = s; }
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Quantize"/> straight to int16 (the form the interleaved kernels broadcast in pairs), with the int8
+    /// values and block sums only where a caller asks for them: one pass over the activations instead of quantizing,
+    /// then widening, then summing. Same values as <see cref="Quantize"/>.
+    /// </summary>
+    /// <param name="widened">[n] the int8 values sign-extended to int16.</param>
+    /// <param name="quants">[n] int8 values, or empty when not wanted.</param>
+    /// <param name="sums">[n / 32] block sums, or empty when not wanted.</param>
+    public static void QuantizeWidened(ReadOnlySpan<float> x, Span<short> widened, Span<float> scales, Span<sbyte> quants = default, Span<int> sums = default)
+    {
+        int blocks = x.Length / BlockSize;
+        if (x.Length % BlockSize != 0 || widened.Length < x.Length || scales.Length < blocks || !quants.IsEmpty && quants.Length < x.Length || !sums.IsEmpty && sums.Length < blocks)
+            throw new ArgumentException($"activation length {x.Length} must be a multiple of {BlockSize} with room for the outputs");
+        if (Avx512F.IsSupported)
+        {
+            Quantize512(x, widened, scales, quants, sums);
+            return;
+        }
+        Span<sbyte> q = stackalloc sbyte[BlockSize];
+        for (int b = 0; b < blocks; b++)
+        {
+            QuantizeBlockScalar(x.Slice(b * BlockSize, BlockSize), q, out scales[b]);
+            int s = 0;
+            for (int j = 0; j < BlockSize; j++) { widened[b * BlockSize + j] = q[j]; s += q[j]; }
+            if (!quants.IsEmpty) q.CopyTo(quants.Slice(b * BlockSize));
+            if (!sums.IsEmpty) sums[b] = s;
+        }
+    }
+
+    // Both forms with AVX-512: a block is two vectors, vcvtps2dq rounds to nearest even as MathF.Round does (values
+    // within +-127, so no saturation), and vpmovdw / vpmovdb narrow exactly. Each output is written only when asked for.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Quantize512(ReadOnlySpan<float> x, Span<short> widened, Span<float> scales, Span<sbyte> quants, Span<int> sums)
+    {
+        int blocks = x.Length / BlockSize;
+        bool wantWidened = !widened.IsEmpty, wantQuants = !quants.IsEmpty, wantSums = !sums.IsEmpty;
+        for (int b = 0; b < blocks; b++)
+        {
+            ref readonly float xs = ref x[b * BlockSize];
+            var v0 = Vector512.LoadUnsafe(in xs);
+            var v1 = Vector512.LoadUnsafe(in xs, 16);
+            var amax = Vector512.Max(Vector512.Abs(v0), Vector512.Abs(v1));
+            float max = HorizontalMax(Vector256.Max(amax.GetLower(), amax.GetUpper()));
+            float d = max / 127f, id = d != 0 ? 1f / d : 0f;
+            scales[b] = d;
+            var scale = Vector512.Create(id);
+            var i0 = Avx512F.ConvertToVector512Int32(v0 * scale, FloatRoundingMode.ToEven);
+            var i1 = Avx512F.ConvertToVector512Int32(v1 * scale, FloatRoundingMode.ToEven);
+            if (wantWidened)
+            {
+                Avx512F.ConvertToVector256Int16(i0).StoreUnsafe(ref widened[b * BlockSize]);
+                Avx512F.ConvertToVector256Int16(i1).StoreUnsafe(ref widened[b * BlockSize + 16]);
+            }
+            if (wantQuants)
+            {
+                Avx512F.ConvertToVector128SByte(i0).StoreUnsafe(ref quants[b * BlockSize]);
+                Avx512F.ConvertToVector128SByte(i1).StoreUnsafe(ref quants[b * BlockSize + 16]);
+            }
+            if (wantSums) sums[b] = Vector512.Sum(i0 + i1);
         }
     }
 

@@ -24,6 +24,23 @@ public class SamplerTests
     }
 
     [Fact]
+    public void GreedyTakesTheFirstOfTiedMaximaAnywhereInALongRow()
+    {
+        var rng = new Random(5);
+        foreach (int n in new[] { 1, 7, 16, 33, 49152 })
+            for (int repeat = 0; repeat < 3; repeat++)
+            {
+                var logits = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 20 - 30)).ToArray();
+                int first = rng.Next(n), second = Math.Min(n - 1, first + 1 + rng.Next(40));
+                logits[first] = logits[second] = 5f; // a tie, past vector boundaries for the long rows
+                int expected = 0;
+                for (int i = 1; i < n; i++) if (logits[i] > logits[expected]) expected = i;
+                Assert.Equal(first, expected);
+                Assert.Equal(expected, new Sampler(SamplingParameters.Greedy).Sample((float[])logits.Clone(), []));
+            }
+    }
+
+    [Fact]
     public void TheSameSeedGivesTheSameDrawsAndAnotherSeedDoesNot()
     {
         var logits = Logits(1);

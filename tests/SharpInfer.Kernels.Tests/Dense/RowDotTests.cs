@@ -419,17 +419,39 @@ public unsafe class IntegerDotTests
         var x = QuantizationTests.RandomValues(32 * 40, 9, 50f);
         x[5] = 0; x[40] = -50f; // an exact extreme and a zero
         for (int i = 64; i < 96; i++) x[i] = 0; // an all-zero block
+        // Block 4: scale exactly 1, so these land on halves and must round to even (2, -4, 0, 2).
+        for (int i = 128; i < 160; i++) x[i] = 0.25f;
+        x[128] = 127f; x[129] = 2.5f; x[130] = -3.5f; x[131] = 0.5f; x[132] = 1.5f;
         var q = new sbyte[x.Length];
         var d = new float[40];
-        ActivationQuantizer.Quantize(x, q, d);
+        var sums = new int[40];
+        ActivationQuantizer.Quantize(x, q, d, sums);
+        // The one-pass int16 form, with and without the int8 values and sums.
+        var widened = new short[x.Length];
+        var q2 = new sbyte[x.Length];
+        var d2 = new float[40];
+        var sums2 = new int[40];
+        ActivationQuantizer.QuantizeWidened(x, widened, d2, q2, sums2);
+        var widenedOnly = new short[x.Length];
+        var d3 = new float[40];
+        ActivationQuantizer.QuantizeWidened(x, widenedOnly, d3);
         var qs = new sbyte[32];
         for (int b = 0; b < 40; b++)
         {
             ActivationQuantizer.QuantizeBlockScalar(x.AsSpan(b * 32, 32), qs, out float ds);
             Assert.Equal(ds, d[b]);
+            Assert.Equal(ds, d2[b]);
+            Assert.Equal(ds, d3[b]);
             Assert.Equal(qs, q.AsSpan(b * 32, 32).ToArray());
+            Assert.Equal(qs, q2.AsSpan(b * 32, 32).ToArray());
+            Assert.Equal(qs.Select(v => (short)v), widened.AsSpan(b * 32, 32).ToArray());
+            Assert.Equal(qs.Select(v => (short)v), widenedOnly.AsSpan(b * 32, 32).ToArray());
+            Assert.Equal(qs.Sum(v => v), sums[b]);
+            Assert.Equal(qs.Sum(v => v), sums2[b]);
         }
         Assert.Equal(0f, d[2]);
         Assert.All(q.AsSpan(64, 32).ToArray(), v => Assert.Equal(0, v));
+        Assert.Equal(1f, d[4]);
+        Assert.Equal([127, 2, -4, 0, 2, 0], q.AsSpan(128, 6).ToArray());
     }
 }

@@ -83,7 +83,6 @@ public sealed class Sampler
         return ids[n - 1];
     }
 
-    /// <summary>The first index of the largest value (NaN never wins).</summary>
     /// <summary>
     /// The index of the largest logit, the first one on ties. Vectorized (a batched decode step samples every
     /// request's 49k-logit row, which the scalar loop made ~1% of a 32-request step); a NaN logit, the sign of a

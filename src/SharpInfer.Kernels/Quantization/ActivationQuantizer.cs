@@ -38,7 +38,7 @@ public static class ActivationQuantizer
                 var v3 = Vector256.LoadUnsafe(in xs, 24);
                 var amax = Vector256.Max(Vector256.Max(Vector256.Abs(v0), Vector256.Abs(v1)), Vector256.Max(Vector256.Abs(v2), Vector256.Abs(v3)));
                 float max = HorizontalMax(amax);
-                float d = max / 127f, id = d != 0 ? 1f / d : 0f;
+                float d = max / 127f, id = InverseScale(d);
                 scales[b] = d;
                 var scale = Vector256.Create(id);
                 var i0 = Vector256.ConvertToInt32(Vector256.Round(v0 * scale));
@@ -88,8 +88,8 @@ public static class ActivationQuantizer
         }
     }
 
-    // Both forms with AVX-512: a block is two vectors, vcvtps2dq rounds to nearest even as MathF.Round does (values
-    // within +-127, so no saturation), and vpmovdw / vpmovdb narrow exactly. Each output is written only when asked for.
+    // Both forms with AVX-512: a block is two vectors, vcvtps2dq rounds to nearest even as MathF.Round does (finite
+    // values within +-127, so no saturation), and vpmovdw / vpmovdb narrow exactly. Each output is written only when asked for.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Quantize512(ReadOnlySpan<float> x, Span<short> widened, Span<float> scales, Span<sbyte> quants, Span<int> sums)
     {
@@ -102,7 +102,7 @@ public static class ActivationQuantizer
             var v1 = Vector512.LoadUnsafe(in xs, 16);
             var amax = Vector512.Max(Vector512.Abs(v0), Vector512.Abs(v1));
             float max = HorizontalMax(Vector256.Max(amax.GetLower(), amax.GetUpper()));
-            float d = max / 127f, id = d != 0 ? 1f / d : 0f;
+            float d = max / 127f, id = InverseScale(d);
             scales[b] = d;
             var scale = Vector512.Create(id);
             var i0 = Avx512F.ConvertToVector512Int32(v0 * scale, FloatRoundingMode.ToEven);
@@ -121,12 +121,24 @@ public static class ActivationQuantizer
         }
     }
 
+    /// <summary>
+    /// 1 / d, or 0 where that is not finite: d = 0 (an all-zero block) and d below 2^-128 (a block whose largest value
+    /// is under ~3.7e-37), whose inverse overflows. Such a block quantizes to zeros on every path; otherwise x * inf
+    /// would meet each path's own conversion of infinity.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float InverseScale(float d)
+    {
+        float id = 1f / d;
+        return float.IsFinite(id) ? id : 0f;
+    }
+
     /// <summary>The scalar definition of one block (same results as the vector path).</summary>
     public static void QuantizeBlockScalar(ReadOnlySpan<float> x, Span<sbyte> q, out float scale)
     {
         float max = 0;
         foreach (float v in x) max = MathF.Max(max, MathF.Abs(v));
-        float d = max / 127f, id = d != 0 ? 1f / d : 0f;
+        float d = max / 127f, id = InverseScale(d);
         scale = d;
         for (int j = 0; j < BlockSize; j++) q[j] = (sbyte)MathF.Round(x[j] * id, MidpointRounding.ToEven);
     }

@@ -422,6 +422,8 @@ public unsafe class IntegerDotTests
         // Block 4: scale exactly 1, so these land on halves and must round to even (2, -4, 0, 2).
         for (int i = 128; i < 160; i++) x[i] = 0.25f;
         x[128] = 127f; x[129] = 2.5f; x[130] = -3.5f; x[131] = 0.5f; x[132] = 1.5f;
+        // Block 5: values so small that 1 / d overflows; they quantize to zeros with a scale of their own.
+        for (int i = 160; i < 192; i++) x[i] = (i % 2 == 0 ? 1 : -1) * 1e-38f * (i - 159) / 32;
         var q = new sbyte[x.Length];
         var d = new float[40];
         var sums = new int[40];
@@ -453,5 +455,16 @@ public unsafe class IntegerDotTests
         Assert.All(q.AsSpan(64, 32).ToArray(), v => Assert.Equal(0, v));
         Assert.Equal(1f, d[4]);
         Assert.Equal([127, 2, -4, 0, 2, 0], q.AsSpan(128, 6).ToArray());
+        Assert.True(d[5] > 0);
+        Assert.All(q.AsSpan(160, 32).ToArray(), v => Assert.Equal(0, v));
+        Assert.Equal(0, sums2[5]);
+        // The int16 form with sums but without int8 values (an interleaved Q4_0 call).
+        var widened4 = new short[x.Length];
+        var d4 = new float[40];
+        var sums4 = new int[40];
+        ActivationQuantizer.QuantizeWidened(x, widened4, d4, sums: sums4);
+        Assert.Equal(widened, widened4);
+        Assert.Equal(d, d4);
+        Assert.Equal(sums, sums4);
     }
 }

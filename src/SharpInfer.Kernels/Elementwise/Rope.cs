@@ -61,11 +61,19 @@ public sealed class Rope
     /// there, with the same two products and one add or subtract per value as the scalar loop (no fused multiply-add,
     /// and x + (-y) is x - y exactly), so both give the same bits.
     /// </summary>
-    public void Apply(Span<float> x, int heads, int headDim, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
+    public void Apply(Span<float> x, int heads, int headDim, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin) =>
+        Apply(x, heads, default, 0, headDim, cos, sin);
+
+    /// <summary>
+    /// <see cref="Apply(Span{float}, int, int, ReadOnlySpan{float}, ReadOnlySpan{float})"/> for a token's query heads
+    /// q [queryHeads, headDim] and key heads k [keyHeads, headDim], which share its angles: the interleaved style's
+    /// spread cos/sin table is built once for both.
+    /// </summary>
+    public void Apply(Span<float> q, int queryHeads, Span<float> k, int keyHeads, int headDim, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
     {
         int half = RotaryDim / 2;
-        if (x.Length < heads * headDim || cos.Length < half || sin.Length < half || RotaryDim > headDim)
-            throw new ArgumentException($"RoPE needs {heads} x {headDim} values and {half} cos/sin values (rotary dim {RotaryDim})");
+        if (q.Length < queryHeads * headDim || k.Length < keyHeads * headDim || cos.Length < half || sin.Length < half || RotaryDim > headDim)
+            throw new ArgumentException($"RoPE needs {queryHeads} + {keyHeads} x {headDim} values and {half} cos/sin values (rotary dim {RotaryDim})");
         bool vector = Vector512.IsHardwareAccelerated && half >= 16;
         if (Style == RopeStyle.Interleaved)
         {
@@ -80,46 +88,61 @@ public sealed class Rope
                 spread[wide + j] = -sin[j / 2];
                 spread[wide + j + 1] = sin[j / 2];
             }
-            var swap = Vector512.Create(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
-            for (int h = 0; h < heads; h++)
-            {
-                var v = x.Slice(h * headDim, headDim);
-                for (int j = 0; j < wide; j += 16)
-                {
-                    var a = Vector512.Create<float>(v[j..]);
-                    var c = Vector512.Create<float>(spread[j..]);
-                    var s = Vector512.Create<float>(spread[(wide + j)..]);
-                    (a * c + Vector512.Shuffle(a, swap) * s).CopyTo(v[j..]);
-                }
-                for (int i = wide / 2; i < half; i++)
-                {
-                    float a = v[2 * i], b = v[2 * i + 1];
-                    v[2 * i] = a * cos[i] - b * sin[i];
-                    v[2 * i + 1] = a * sin[i] + b * cos[i];
-                }
-            }
+            RotateInterleaved(q, queryHeads, headDim, half, wide, spread, cos, sin);
+            RotateInterleaved(k, keyHeads, headDim, half, wide, spread, cos, sin);
         }
         else
         {
             int wide = vector ? half / 16 * 16 : 0;
-            for (int h = 0; h < heads; h++)
+            RotateHalves(q, queryHeads, headDim, half, wide, cos, sin);
+            RotateHalves(k, keyHeads, headDim, half, wide, cos, sin);
+        }
+    }
+
+    // Pairs (2i, 2i + 1): the first `wide` values of each head 16 at a time against the spread table, the rest scalar.
+    private static void RotateInterleaved(Span<float> x, int heads, int headDim, int half, int wide, ReadOnlySpan<float> spread,
+        ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
+    {
+        var swap = Vector512.Create(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+        for (int h = 0; h < heads; h++)
+        {
+            var v = x.Slice(h * headDim, headDim);
+            for (int j = 0; j < wide; j += 16)
             {
-                var v = x.Slice(h * headDim, headDim);
-                for (int i = 0; i < wide; i += 16)
-                {
-                    var a = Vector512.Create<float>(v[i..]);
-                    var b = Vector512.Create<float>(v[(i + half)..]);
-                    var c = Vector512.Create<float>(cos[i..]);
-                    var s = Vector512.Create<float>(sin[i..]);
-                    (a * c - b * s).CopyTo(v[i..]);
-                    (a * s + b * c).CopyTo(v[(i + half)..]);
-                }
-                for (int i = wide; i < half; i++)
-                {
-                    float a = v[i], b = v[i + half];
-                    v[i] = a * cos[i] - b * sin[i];
-                    v[i + half] = a * sin[i] + b * cos[i];
-                }
+                var a = Vector512.Create<float>(v[j..]);
+                var c = Vector512.Create<float>(spread[j..]);
+                var s = Vector512.Create<float>(spread[(wide + j)..]);
+                (a * c + Vector512.Shuffle(a, swap) * s).CopyTo(v[j..]);
+            }
+            for (int i = wide / 2; i < half; i++)
+            {
+                float a = v[2 * i], b = v[2 * i + 1];
+                v[2 * i] = a * cos[i] - b * sin[i];
+                v[2 * i + 1] = a * sin[i] + b * cos[i];
+            }
+        }
+    }
+
+    // Pairs (i, i + half), NeoX style: the first `wide` pairs 16 at a time, the rest scalar.
+    private static void RotateHalves(Span<float> x, int heads, int headDim, int half, int wide, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
+    {
+        for (int h = 0; h < heads; h++)
+        {
+            var v = x.Slice(h * headDim, headDim);
+            for (int i = 0; i < wide; i += 16)
+            {
+                var a = Vector512.Create<float>(v[i..]);
+                var b = Vector512.Create<float>(v[(i + half)..]);
+                var c = Vector512.Create<float>(cos[i..]);
+                var s = Vector512.Create<float>(sin[i..]);
+                (a * c - b * s).CopyTo(v[i..]);
+                (a * s + b * c).CopyTo(v[(i + half)..]);
+            }
+            for (int i = wide; i < half; i++)
+            {
+                float a = v[i], b = v[i + half];
+                v[i] = a * cos[i] - b * sin[i];
+                v[i + half] = a * sin[i] + b * cos[i];
             }
         }
     }

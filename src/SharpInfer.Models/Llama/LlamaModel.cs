@@ -211,41 +211,46 @@ public sealed unsafe class LlamaModel : IDisposable
             for (int i = 0; i < qoLen; i++) positions[qoIndptr[b] + i] = (b, first + i);
         }
         _step.Begin(buf, tokens, table, cache);
-        _step.Run(TokenStage.Input, 0, n); // embeddings, RoPE angles (once for all layers) and the first layer's norm
-        _attention.Plan(qoIndptr, table, c.Heads);
-        // Requests with one new token (decode) that come first take the matrix-vector arithmetic, the rest the GEMM;
-        // a decode token's values then never depend on what else is in the batch (see MatMul).
-        int gemv = 0;
-        while (gemv < table.BatchSize && qoIndptr[gemv + 1] - qoIndptr[gemv] == 1) gemv++;
-        gemv = n <= IntegerPathMaxTokens ? n : qoIndptr[gemv];
-        float scale = 1f / MathF.Sqrt(c.HeadDim);
-
-        fixed (float* xn = buf.Normed, q = buf.Q, k = buf.K, v = buf.V, att = buf.Attention, gate = buf.Gate, up = buf.Up)
+        try
         {
-            for (int l = 0; l < c.Layers; l++)
-            {
-                var layer = _layers[l];
-                _matmul.Run(layer.Wq, q, layer.Wk, k, layer.Wv, v, xn, n, gemv);
-                _step.Run(TokenStage.QueryKeyValue, l, n); // biases, RoPE, K and V into the cache
-                _attention.Run(cache, l, q, att, scale);
-                _matmul.Run(layer.Wo, att, xn, n, gemv); // xn reused as the attention output projection
-                _step.Run(TokenStage.FeedForwardInput, l, n); // residual += attention; FFN norm
-                _matmul.Run(layer.Gate, gate, layer.Up, up, xn, n, gemv);
-                _step.Run(TokenStage.SiluAndMul, l, n);
-                _matmul.Run(layer.Down, gate, xn, n, gemv);
-                _step.Run(TokenStage.LayerOutput, l, n); // residual += FFN; the next layer's norm
-            }
-            _step.End();
+            _step.Run(TokenStage.Input, 0, n); // embeddings, RoPE angles (once for all layers) and the first layer's norm
+            _attention.Plan(qoIndptr, table, c.Heads);
+            // Requests with one new token (decode) that come first take the matrix-vector arithmetic, the rest the GEMM;
+            // a decode token's values then never depend on what else is in the batch (see MatMul).
+            int gemv = 0;
+            while (gemv < table.BatchSize && qoIndptr[gemv + 1] - qoIndptr[gemv] == 1) gemv++;
+            gemv = n <= IntegerPathMaxTokens ? n : qoIndptr[gemv];
+            float scale = 1f / MathF.Sqrt(c.HeadDim);
 
-            // Final norm and the output head, only for the rows whose logits are wanted.
-            int rows = allTokens ? n : table.BatchSize;
-            for (int r = 0; r < rows; r++)
+            fixed (float* xn = buf.Normed, q = buf.Q, k = buf.K, v = buf.V, att = buf.Attention, gate = buf.Gate, up = buf.Up)
             {
-                int t = allTokens ? r : qoIndptr[r + 1] - 1;
-                Norms.RmsNorm(buf.Residual.AsSpan(t * dim, dim), _outputNorm, c.RmsEps, buf.Normed.AsSpan(r * dim, dim));
+                for (int l = 0; l < c.Layers; l++)
+                {
+                    var layer = _layers[l];
+                    _matmul.Run(layer.Wq, q, layer.Wk, k, layer.Wv, v, xn, n, gemv);
+                    _step.Run(TokenStage.QueryKeyValue, l, n); // biases, RoPE, K and V into the cache
+                    _attention.Run(cache, l, q, att, scale);
+                    _matmul.Run(layer.Wo, att, xn, n, gemv); // xn reused as the attention output projection
+                    _step.Run(TokenStage.FeedForwardInput, l, n); // residual += attention; FFN norm
+                    _matmul.Run(layer.Gate, gate, layer.Up, up, xn, n, gemv);
+                    _step.Run(TokenStage.SiluAndMul, l, n);
+                    _matmul.Run(layer.Down, gate, xn, n, gemv);
+                    _step.Run(TokenStage.LayerOutput, l, n); // residual += FFN; the next layer's norm
+                }
+                // Final norm and the output head, only for the rows whose logits are wanted.
+                int rows = allTokens ? n : table.BatchSize;
+                for (int r = 0; r < rows; r++)
+                {
+                    int t = allTokens ? r : qoIndptr[r + 1] - 1;
+                    Norms.RmsNorm(buf.Residual.AsSpan(t * dim, dim), _outputNorm, c.RmsEps, buf.Normed.AsSpan(r * dim, dim));
+                }
+                fixed (float* output = logits)
+                    _matmul.Run(_output, xn, output, rows, allTokens && n > IntegerPathMaxTokens ? 0 : rows); // one row per request: always the decode arithmetic
             }
-            fixed (float* output = logits)
-                _matmul.Run(_output, xn, output, rows, allTokens && n > IntegerPathMaxTokens ? 0 : rows); // one row per request: always the decode arithmetic
+        }
+        finally
+        {
+            _step.End(); // drops the references to the caller's page table and cache
         }
     }
 
@@ -333,8 +338,7 @@ public sealed unsafe class LlamaModel : IDisposable
                     var (request, position) = buf.Positions[t];
                     var cos = buf.RopeCos.AsSpan(t * half, half);
                     var sin = buf.RopeSin.AsSpan(t * half, half);
-                    model._rope.Apply(qt, c.Heads, c.HeadDim, cos, sin);
-                    model._rope.Apply(kt, c.KvHeads, c.HeadDim, cos, sin);
+                    model._rope.Apply(qt, c.Heads, kt, c.KvHeads, c.HeadDim, cos, sin);
                     var (page, entry) = _table.Slot(request, position);
                     _cache.Write(_layer, page, entry, kt, vt);
                     break;

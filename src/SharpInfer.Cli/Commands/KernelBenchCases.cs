@@ -209,7 +209,7 @@ internal sealed unsafe class GemmCase : KernelBenchCase
     public override void ComputeReference()
     {
         _reference = ReferenceKernels.Gemm(_w, _a, _m);
-        if (IntegerDot.IsSupported(_w.Type)) _quantizedReference = ReferenceKernels.Gemm(_w, _a, _m, quantizeActivations: true);
+        if (MatMul.HasIntegerPath(_w.Type)) _quantizedReference = ReferenceKernels.Gemm(_w, _a, _m, quantizeActivations: true);
     }
 
     public override void Run(KernelSolution solution)

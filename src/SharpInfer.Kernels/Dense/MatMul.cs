@@ -55,6 +55,8 @@ public sealed unsafe class MatMul : IParallelWork
     private bool[] _halfReady = [];
     private bool _preparedF16;
     private bool _preparedQ8, _interleaved;
+    private bool _kQuant;             // the integer call has a Q4_K/Q6_K matrix (it reads KQuantDot's prepared terms)
+    private float[] _xkPrepared = []; // [tokens, KQuantDot.PreparedFloats(cols)]
     private readonly TokenPreparation _preparation;
 
     /// <summary>Calls with at least this many tokens prepare their activations on the whole pool.</summary>
@@ -96,6 +98,12 @@ public sealed unsafe class MatMul : IParallelWork
     /// sign fix-up makes it ~0.55x. The choice depends on the matrix alone, so a token's values still do not depend
     /// on its batch.
     /// </summary>
+    /// <summary>
+    /// Whether matrices of this type multiply int8-quantized activations on this machine (for decode tokens, and for
+    /// every token where <see cref="IntegerBeatsGemm"/>): Q8_0 and Q4_0 everywhere, Q4_K and Q6_K with AVX-512BW.
+    /// </summary>
+    public static bool HasIntegerPath(GgmlType type) => IntegerDot.IsSupported(type) || KQuantDot.IsSupported(type);
+
     private static bool IntegerBeatsGemm(in WeightMatrix w) =>
         InterleavedGemm.Applies(w) || w.Type == GgmlType.Q4_0 && w.Scales != null && IntegerDot.HasGroupedQ4_0 && w.Columns % 128 == 0;
 
@@ -132,7 +140,7 @@ public sealed unsafe class MatMul : IParallelWork
         for (int i = 0; i < _count; i++)
         {
             if (_w[i].Columns != cols) throw new ArgumentException("grouped matrices must have the same number of columns");
-            integer &= IntegerDot.IsSupported(_w[i].Type);
+            integer &= HasIntegerPath(_w[i].Type);
             // About 8 items per thread: enough to balance, few enough that threads stream long contiguous runs.
             int rowsPerItem = Math.Max(MinRowsPerItem, (_w[i].Rows + 8 * _pool.Threads - 1) / (8 * _pool.Threads) + 3 & ~3);
             // Whole interleaved groups (the split decides only which thread computes a row, not how).
@@ -157,11 +165,12 @@ public sealed unsafe class MatMul : IParallelWork
         if (_integerPath)
         {
             // Each kernel's own form of the activations, made once for every matrix of the call that reads it.
-            _otherInteger = _interleavedQ4 = false;
+            _otherInteger = _interleavedQ4 = _kQuant = false;
             for (int i = 0; i < _count; i++)
             {
                 if (InterleavedGemm.Applies(_w[i])) { _interleaved = true; _interleavedQ4 |= _w[i].Type == GgmlType.Q4_0; continue; }
                 _otherInteger = true;
+                if (KQuantDot.IsSupported(_w[i].Type)) { _kQuant = true; continue; }
                 if (_w[i].Scales == null || !IntegerDot.HasGroupedQ4_0) continue;
                 if (_w[i].Type == GgmlType.Q4_0) _permuted = true;
                 else if (_w[i].Type == GgmlType.Q8_0 && gemvTokens > 1) _preparedQ8 = true; // one token takes DotQ8_0Grouped, which needs no preparation
@@ -191,6 +200,11 @@ public sealed unsafe class MatMul : IParallelWork
             if (_xqNegated.Length < n) _xqNegated = GC.AllocateArray<sbyte>(_xq.Length, pinned: true);
             if (_xdSpread.Length < spread) _xdSpread = GC.AllocateArray<float>((int)Math.Max(spread, 2L * _xdSpread.Length), pinned: true);
         }
+        if (_kQuant)
+        {
+            long kp = (long)tokens * KQuantDot.PreparedFloats(cols);
+            if (_xkPrepared.Length < kp) _xkPrepared = GC.AllocateArray<float>((int)Math.Max(kp, 2L * _xkPrepared.Length), pinned: true);
+        }
         if (_permuted)
         {
             long pq = (long)tokens * IntegerDot.Q4_0PreparedBytes(cols), ps = (long)tokens * IntegerDot.Q4_0PreparedScales(cols);
@@ -216,6 +230,11 @@ public sealed unsafe class MatMul : IParallelWork
         {
             int spread = IntegerDot.Q8_0SpreadFloats(cols);
             IntegerDot.PrepareQ8_0Tokens(xq, xd, _xqNegated.AsSpan(t * cols, cols), _xdSpread.AsSpan(t * spread, spread));
+        }
+        if (_kQuant)
+        {
+            int kp = KQuantDot.PreparedFloats(cols);
+            KQuantDot.Prepare(xq, xd, xs, _xkPrepared.AsSpan(t * kp, kp));
         }
         if (_permuted)
         {
@@ -335,6 +354,18 @@ public sealed unsafe class MatMul : IParallelWork
         if (InterleavedGemm.Applies(w))
         {
             fixed (short* x16 = _x16) fixed (float* xd = _xd) fixed (int* xs = _xs) InterleavedGemm.Run(w, start, end, x16, xd, xs, tokens, y, rows);
+            return;
+        }
+        if (KQuantDot.IsSupported(w.Type))
+        {
+            // Short rows requested 8 ahead, as for Q8_0/Q4_0 below.
+            int kAhead = w.RowBytes < 2048 ? 8 : 0;
+            fixed (sbyte* xq = _xq) fixed (float* prepared = _xkPrepared)
+                for (int r = start; r < end; r++)
+                {
+                    if (kAhead > 0 && r + kAhead < end) CachePrefetch.ToL2(w.Data + (long)(r + kAhead) * w.RowBytes, w.RowBytes);
+                    KQuantDot.Dot(w.Type, w.Data + (long)r * w.RowBytes, xq, prepared, cols, tokens, y + r, rows);
+                }
             return;
         }
         bool groupedQ4 = _permuted && w.Type == GgmlType.Q4_0 && w.Scales != null;

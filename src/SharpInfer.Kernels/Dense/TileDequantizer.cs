@@ -24,6 +24,8 @@ public static unsafe class TileDequantizer
             return;
         }
         byte* data = w.Data + (long)row * w.RowBytes;
+        if (Avx512BW.IsSupported && w.Type == GgmlType.Q4_K) { Q4_K(data, destination, w.Columns / 256); return; }
+        if (Avx512BW.IsSupported && w.Type == GgmlType.Q6_K) { Q6_K(data, destination, w.Columns / 256); return; }
         int blocks = w.Columns / 32;
         if (Avx512F.IsSupported && w.Scales != null)
         {
@@ -65,6 +67,69 @@ public static unsafe class TileDequantizer
             var high = Avx512F.ConvertToVector512Int32(Vector128.ShiftRightLogical(packed, 4)) - eight;
             (Avx512F.ConvertToVector512Single(low) * d).Store(y + 32 * b);
             (Avx512F.ConvertToVector512Single(high) * d).Store(y + 32 * b + 16);
+        }
+    }
+
+    /// <summary>
+    /// Q4_K super-blocks: y = (d * sc) * q - dmin * m per 32-value sub-block, the float operations of
+    /// <see cref="Dequantize.Row"/> in the same order (a multiply, then a subtract), so the values are the same.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Q4_K(byte* row, float* y, int superBlocks)
+    {
+        byte* scalesMins = stackalloc byte[16];
+        var nibble = Vector128.Create((byte)0x0F);
+        for (int s = 0; s < superBlocks; s++, y += 256)
+        {
+            byte* block = row + s * 144;
+            float d = HalfConvert.ToSingle(block), dmin = HalfConvert.ToSingle(block + 2);
+            KQuantDot.UnpackScalesMinsK4(block + 4).Store(scalesMins);
+            byte* qs = block + 16;
+            for (int j = 0; j < 8; j += 2)
+            {
+                // 32 bytes: sub-block j in the low nibbles, j + 1 in the high nibbles.
+                var scaleLow = Vector512.Create(d * scalesMins[j]);
+                var minLow = Vector512.Create(dmin * scalesMins[8 + j]);
+                var scaleHigh = Vector512.Create(d * scalesMins[j + 1]);
+                var minHigh = Vector512.Create(dmin * scalesMins[9 + j]);
+                for (int i = 0; i < 32; i += 16)
+                {
+                    var packed = Vector128.Load(qs + 16 * j + i);
+                    var low = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(packed & nibble));
+                    var high = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.ShiftRightLogical(packed, 4)));
+                    (low * scaleLow - minLow).Store(y + 32 * j + i);
+                    (high * scaleHigh - minHigh).Store(y + 32 * j + 32 + i);
+                }
+            }
+        }
+    }
+
+    /// <summary>Q6_K super-blocks: y = (d * sc) * (q - 32) per 16-value sub-block, as <see cref="Dequantize.Row"/> computes it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Q6_K(byte* row, float* y, int superBlocks)
+    {
+        byte* values = stackalloc byte[128];
+        var low4 = Vector512.Create((byte)0x0F);
+        var bits01 = Vector512.Create((byte)0x03);
+        var bits45 = Vector512.Create((byte)0x30);
+        var offset = Vector512.Create(32);
+        for (int s = 0; s < superBlocks; s++)
+        {
+            byte* block = row + s * 210;
+            sbyte* scales = (sbyte*)(block + 192);
+            float d = HalfConvert.ToSingle(block + 208);
+            for (int h = 0; h < 2; h++, y += 128)
+            {
+                // The six-bit values of this half in order (see KQuantDot.Q6_K), then 16 at a time to float.
+                var (first, second) = KQuantDot.UnpackQ6_K(block + 64 * h, block + 128 + 32 * h, low4, bits01, bits45);
+                first.Store(values);
+                second.Store(values + 64);
+                for (int i = 0; i < 128; i += 16)
+                {
+                    var q = Avx512F.ConvertToVector512Int32(Vector128.Load(values + i)) - offset;
+                    (Avx512F.ConvertToVector512Single(q) * Vector512.Create(d * scales[8 * h + i / 16])).Store(y + i);
+                }
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ public sealed class KernelSolution
     public string Author { get; init; } = SharpInferAuthor;
     public string Description { get; init; } = "";
     /// <summary>
-    /// The solution multiplies int8-quantized activations (gemm over Q8_0/Q4_0): it is judged against a float64
+    /// The solution multiplies int8-quantized activations (gemm over Q8_0/Q4_0/Q4_K/Q6_K): it is judged against a float64
     /// reference that quantizes the activations the same way.
     /// </summary>
     public bool QuantizesActivations { get; init; }

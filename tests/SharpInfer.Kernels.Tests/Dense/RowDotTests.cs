@@ -270,7 +270,7 @@ public unsafe class RowDotTests
             return y;
         }
         // A path that quantizes activations is compared with a reference that quantizes them the same way.
-        bool integerPath = quantizeActivations && IntegerDot.IsSupported(type);
+        bool integerPath = quantizeActivations && MatMul.HasIntegerPath(type);
         var xRef = integerPath ? QuantizedActivations(x, cols) : x;
         var one = Run(1, tokens);
         Assert.Equal(one, Run(2, tokens));

@@ -11,6 +11,7 @@ public unsafe class TileDequantizerTests
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0)]
     [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.Q4_K)]
     [InlineData(GgmlType.Q6_K)]
     public void RowsEqualTheReferenceDequantization(GgmlType type)
     {

@@ -117,7 +117,7 @@ public unsafe class SolutionAccuracyTests
                         if (prepared) w = weights.Prepare(w);
                         var shape = KernelShape.Gemm(n, k, type);
                         var solutions = Registry.Runnable(shape);
-                        Assert.Equal(IntegerDot.IsSupported(type) ? 3 : 2, solutions.Count);
+                        Assert.Equal(MatMul.HasIntegerPath(type) ? 3 : 2, solutions.Count);
                         foreach (var s in solutions)
                         {
                             var expected = ReferenceKernels.Gemm(w, a, m, s.QuantizesActivations);

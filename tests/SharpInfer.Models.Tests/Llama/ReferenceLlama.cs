@@ -37,7 +37,7 @@ internal sealed class ReferenceLlama
         var rowValues = new float[cols];
         var bytes = _file.TensorBytes(t);
         int rowBytes = (int)GgmlTypeInfo.RowBytes(t.Type, cols);
-        if (QuantizeActivations && SharpInfer.Kernels.Dense.IntegerDot.IsSupported(t.Type))
+        if (QuantizeActivations && SharpInfer.Kernels.Dense.MatMul.HasIntegerPath(t.Type))
         {
             var xf = x.Select(v => (float)v).ToArray();
             var q = new sbyte[cols];

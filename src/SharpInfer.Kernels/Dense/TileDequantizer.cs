@@ -24,7 +24,13 @@ public static unsafe class TileDequantizer
             return;
         }
         byte* data = w.Data + (long)row * w.RowBytes;
-        if (Avx512BW.IsSupported && w.Type == GgmlType.Q4_K) { Q4_K(data, destination, w.Columns / 256); return; }
+        if (Avx512BW.IsSupported && w.Type == GgmlType.Q4_K)
+        {
+            // The repacked copy (when the model made one) holds the same values with the scales unpacked.
+            if (w.Packed != null) Q4_K<KQuantDot.RepackedQ4_K>(w.Packed + (long)row * w.PackedRowBytes, destination, w.Columns / 256);
+            else Q4_K<KQuantDot.StoredQ4_K>(data, destination, w.Columns / 256);
+            return;
+        }
         if (Avx512BW.IsSupported && w.Type == GgmlType.Q6_K) { Q6_K(data, destination, w.Columns / 256); return; }
         int blocks = w.Columns / 32;
         if (Avx512F.IsSupported && w.Scales != null)
@@ -75,16 +81,16 @@ public static unsafe class TileDequantizer
     /// <see cref="Dequantize.Row"/> in the same order (a multiply, then a subtract), so the values are the same.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Q4_K(byte* row, float* y, int superBlocks)
+    private static void Q4_K<TLayout>(byte* row, float* y, int superBlocks) where TLayout : struct, KQuantDot.IQ4_KLayout
     {
         byte* scalesMins = stackalloc byte[16];
         var nibble = Vector128.Create((byte)0x0F);
         for (int s = 0; s < superBlocks; s++, y += 256)
         {
-            byte* block = row + s * 144;
-            float d = HalfConvert.ToSingle(block), dmin = HalfConvert.ToSingle(block + 2);
-            KQuantDot.UnpackScalesMinsK4(block + 4).Store(scalesMins);
-            byte* qs = block + 16;
+            byte* block = row + s * TLayout.BlockBytes;
+            var (d, dmin, unpacked) = TLayout.Header(block);
+            unpacked.Store(scalesMins);
+            byte* qs = block + TLayout.ValuesOffset;
             for (int j = 0; j < 8; j += 2)
             {
                 // 32 bytes: sub-block j in the low nibbles, j + 1 in the high nibbles.

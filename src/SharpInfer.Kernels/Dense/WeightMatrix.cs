@@ -22,7 +22,8 @@ public readonly unsafe struct WeightMatrix
     /// <summary>
     /// The block payloads of a Q4_0 or Q8_0 matrix without the interleaved f16 block scales, or null: [Rows,
     /// Columns / 2] nibbles or [Rows, Columns] int8 values, so that groups of blocks are aligned 512-bit loads
-    /// instead of several loads and inserts (see <see cref="BlockScales.Pack"/>).
+    /// instead of several loads and inserts (see <see cref="BlockScales.Pack"/>). For Q4_K, the super-blocks with
+    /// their scales unpacked (<see cref="KQuantDot.Repack"/>).
     /// </summary>
     public readonly byte* Packed;
     /// <summary>
@@ -48,7 +49,7 @@ public readonly unsafe struct WeightMatrix
     {
         if (columns % GgmlTypeInfo.BlockSize(type) != 0)
             throw new ArgumentException($"{columns} columns is not a multiple of the {type} block size {GgmlTypeInfo.BlockSize(type)}");
-        if (packed != null && type is not (GgmlType.Q4_0 or GgmlType.Q8_0)) throw new ArgumentException($"packed payloads belong to Q4_0 and Q8_0 matrices, not {type}");
+        if (packed != null && type is not (GgmlType.Q4_0 or GgmlType.Q8_0 or GgmlType.Q4_K)) throw new ArgumentException($"packed payloads belong to Q4_0, Q8_0 and Q4_K matrices, not {type}");
         if (blocked != null && (type != GgmlType.F16 || blockColumns <= 0 || blockColumns % 32 != 0 || columns % blockColumns != 0))
             throw new ArgumentException($"a column-blocked copy needs an F16 matrix and blocks of a multiple of 32 columns dividing {columns}");
         Data = data; Type = type; Rows = rows; Columns = columns; Scales = scales; Packed = packed; Blocked = blocked; BlockColumns = blocked == null ? 0 : blockColumns;
@@ -76,7 +77,12 @@ public readonly unsafe struct WeightMatrix
     public WeightMatrix WithInterleaved(byte* interleaved) => new(Data, Type, Rows, Columns, Scales, Packed, Blocked, BlockColumns, GroupScales, interleaved);
 
     /// <summary>Bytes of one row of <see cref="Packed"/>.</summary>
-    public int PackedRowBytes => Type == GgmlType.Q4_0 ? Columns / 2 : Columns;
+    public int PackedRowBytes => Type switch
+    {
+        GgmlType.Q4_0 => Columns / 2,
+        GgmlType.Q4_K => Columns / KQuantDot.SuperBlock * KQuantDot.RepackedQ4_KBytes,
+        _ => Columns,
+    };
 
     public ReadOnlySpan<byte> Row(int row) => new(Data + (long)row * RowBytes, RowBytes);
 

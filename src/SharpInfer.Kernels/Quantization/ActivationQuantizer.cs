@@ -133,14 +133,63 @@ public static class ActivationQuantizer
         return float.IsFinite(id) ? id : 0f;
     }
 
-    /// <summary>The scalar definition of one block (same results as the vector path).</summary>
+    /// <summary>The scalar definition of one block, of any length (same results as the vector paths).</summary>
     public static void QuantizeBlockScalar(ReadOnlySpan<float> x, Span<sbyte> q, out float scale)
     {
         float max = 0;
         foreach (float v in x) max = MathF.Max(max, MathF.Abs(v));
         float d = max / 127f, id = InverseScale(d);
         scale = d;
-        for (int j = 0; j < BlockSize; j++) q[j] = (sbyte)MathF.Round(x[j] * id, MidpointRounding.ToEven);
+        for (int j = 0; j < x.Length; j++) q[j] = (sbyte)MathF.Round(x[j] * id, MidpointRounding.ToEven);
+    }
+
+    /// <summary>Values per block of the super-block form (<see cref="QuantizeSuperBlocks"/>), a K-quant super-block.</summary>
+    public const int SuperBlockSize = 256;
+
+    /// <summary>The block length of the activations that the integer path of a weight type multiplies.</summary>
+    public static int BlockSizeFor(GgmlType weightType) => weightType is GgmlType.Q4_K or GgmlType.Q6_K ? SuperBlockSize : BlockSize;
+
+    /// <summary>
+    /// The activations as the integer path of <paramref name="weightType"/> quantizes them (blocks of
+    /// <see cref="BlockSizeFor"/>), with <paramref name="scales"/> one per block: the definition references reuse.
+    /// </summary>
+    public static void QuantizeFor(GgmlType weightType, ReadOnlySpan<float> x, Span<sbyte> quants, Span<float> scales)
+    {
+        if (BlockSizeFor(weightType) == SuperBlockSize) QuantizeSuperBlocks(x, quants, scales);
+        else Quantize(x, quants, scales);
+    }
+
+    /// <summary>
+    /// Activations for the K-quant kernels, as llama.cpp's Q8_K: blocks of 256 values with one float scale each
+    /// (q = round-to-even(x / d), d = max|x| / 127, the rule of <see cref="Quantize"/>), so a whole Q4_K/Q6_K
+    /// super-block sums in int32 before its one conversion to float.
+    /// </summary>
+    /// <param name="quants">[n] int8 values.</param>
+    /// <param name="scales">[n / 256] block scales.</param>
+    public static void QuantizeSuperBlocks(ReadOnlySpan<float> x, Span<sbyte> quants, Span<float> scales)
+    {
+        int blocks = x.Length / SuperBlockSize;
+        if (x.Length % SuperBlockSize != 0 || quants.Length < x.Length || scales.Length < blocks)
+            throw new ArgumentException($"activation length {x.Length} must be a multiple of {SuperBlockSize} with room for quants and scales");
+        if (!Avx512F.IsSupported)
+        {
+            for (int b = 0; b < blocks; b++)
+                QuantizeBlockScalar(x.Slice(b * SuperBlockSize, SuperBlockSize), quants.Slice(b * SuperBlockSize, SuperBlockSize), out scales[b]);
+            return;
+        }
+        for (int b = 0; b < blocks; b++)
+        {
+            ref readonly float xs = ref x[b * SuperBlockSize];
+            var amax = Vector512<float>.Zero;
+            for (int i = 0; i < SuperBlockSize; i += 16) amax = Vector512.Max(amax, Vector512.Abs(Vector512.LoadUnsafe(in xs, (nuint)i)));
+            float max = HorizontalMax(Vector256.Max(amax.GetLower(), amax.GetUpper()));
+            float d = max / 127f, id = InverseScale(d);
+            scales[b] = d;
+            var scale = Vector512.Create(id);
+            for (int i = 0; i < SuperBlockSize; i += 16)
+                Avx512F.ConvertToVector128SByte(Avx512F.ConvertToVector512Int32(Vector512.LoadUnsafe(in xs, (nuint)i) * scale, FloatRoundingMode.ToEven))
+                    .StoreUnsafe(ref quants[b * SuperBlockSize + i]);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

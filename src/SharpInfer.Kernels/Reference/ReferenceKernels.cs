@@ -74,7 +74,7 @@ public static class ReferenceKernels
     public static double[] Gemm(in WeightMatrix b, ReadOnlySpan<float> a, int m, bool quantizeActivations = false)
     {
         int n = b.Rows, k = b.Columns;
-        if (quantizeActivations) a = QuantizedActivations(a, k);
+        if (quantizeActivations) a = QuantizedActivations(a, k, b.Type);
         var c = new double[(long)m * n];
         var row = new float[k];
         for (int r = 0; r < n; r++)
@@ -91,15 +91,19 @@ public static class ReferenceKernels
         return c;
     }
 
-    /// <summary>Activations as the integer gemm sees them: each row quantized to int8 blocks, then dequantized.</summary>
-    public static float[] QuantizedActivations(ReadOnlySpan<float> a, int k)
+    /// <summary>
+    /// Activations as the integer gemm over <paramref name="weightType"/> sees them: each row quantized to int8 blocks
+    /// (<see cref="SharpInfer.Kernels.Quantization.ActivationQuantizer.QuantizeFor"/>), then dequantized.
+    /// </summary>
+    public static float[] QuantizedActivations(ReadOnlySpan<float> a, int k, SharpInfer.Kernels.Quantization.GgmlType weightType = SharpInfer.Kernels.Quantization.GgmlType.Q8_0)
     {
+        int block = SharpInfer.Kernels.Quantization.ActivationQuantizer.BlockSizeFor(weightType);
         var q = new sbyte[a.Length];
-        var d = new float[a.Length / 32];
+        var d = new float[a.Length / block];
         for (int t = 0; t < a.Length / k; t++)
-            SharpInfer.Kernels.Quantization.ActivationQuantizer.Quantize(a.Slice(t * k, k), q.AsSpan(t * k, k), d.AsSpan(t * k / 32, k / 32));
+            SharpInfer.Kernels.Quantization.ActivationQuantizer.QuantizeFor(weightType, a.Slice(t * k, k), q.AsSpan(t * k, k), d.AsSpan(t * k / block, k / block));
         var result = new float[a.Length];
-        for (int i = 0; i < a.Length; i++) result[i] = q[i] * d[i / 32];
+        for (int i = 0; i < a.Length; i++) result[i] = q[i] * d[i / block];
         return result;
     }
 }

@@ -37,80 +37,109 @@ public unsafe class KQuantDotTests
     public void KernelsMatchTheDefinitionAndAFloat64ReferenceOfTheSameQuantization(GgmlType type)
     {
         if (!KQuantDot.HasKernels) return; // the K types keep the float path without AVX-512BW
-        const int tokens = 3;
+        const int tokens = 7; // the four-token kernel, then the three-token one
         for (int superBlocks = 1; superBlocks <= 9; superBlocks++)
         {
             int n = superBlocks * KQuantDot.SuperBlock, rows = 4, rowBytes = (int)GgmlTypeInfo.RowBytes(type, n);
             var weights = RandomRows(type, rows, superBlocks, superBlocks);
             var x = QuantizationTests.RandomValues(tokens * n, 100 + superBlocks, 3f);
-            x[5] = 1e4f; // one block dominated by a single value: most of its int8 values round to 0
+            x[5] = 30f; // a super-block with one large value: its scale is set by it
             var xq = new sbyte[tokens * n];
-            var xd = new float[tokens * n / 32];
-            var xs = new int[tokens * n / 32];
-            int pf = KQuantDot.PreparedFloats(n);
-            var prepared = new float[tokens * pf];
+            var xd = new float[tokens * superBlocks];
+            int ps = KQuantDot.PreparedShorts(n);
+            var prepared = new short[tokens * ps];
             for (int t = 0; t < tokens; t++)
             {
-                ActivationQuantizer.Quantize(x.AsSpan(t * n, n), xq.AsSpan(t * n, n), xd.AsSpan(t * n / 32, n / 32), xs.AsSpan(t * n / 32, n / 32));
-                KQuantDot.Prepare(xq.AsSpan(t * n, n), xd.AsSpan(t * n / 32, n / 32), xs.AsSpan(t * n / 32, n / 32), prepared.AsSpan(t * pf, pf));
+                ActivationQuantizer.QuantizeSuperBlocks(x.AsSpan(t * n, n), xq.AsSpan(t * n, n), xd.AsSpan(t * superBlocks, superBlocks));
+                KQuantDot.Prepare(xq.AsSpan(t * n, n), prepared.AsSpan(t * ps, ps));
             }
             var rowValues = new float[n];
             var batched = new float[tokens * rows];
-            fixed (byte* w = weights) fixed (sbyte* q = xq) fixed (float* d = xd, p = prepared, y = batched)
+            fixed (byte* w = weights) fixed (sbyte* q = xq) fixed (float* d = xd, y = batched) fixed (short* p = prepared)
             {
-                for (int r = 0; r < rows; r++)
+                byte* repacked = type == GgmlType.Q4_K ? KQuantDot.Repack(new WeightMatrix(w, type, rows, n)) : null;
+                try
                 {
-                    byte* row = w + r * rowBytes;
-                    KQuantDot.Dot(type, row, q, p, n, tokens, y + r, rows);
-                    Dequantize.Row(type, weights.AsSpan(r * rowBytes, rowBytes), rowValues);
-                    for (int t = 0; t < tokens; t++)
+                    for (int r = 0; r < rows; r++)
                     {
-                        double reference = 0, magnitude = 0;
-                        for (int i = 0; i < n; i++)
+                        byte* row = w + r * rowBytes;
+                        KQuantDot.Dot(type, row, q, d, p, n, tokens, y + r, rows);
+                        Dequantize.Row(type, weights.AsSpan(r * rowBytes, rowBytes), rowValues);
+                        for (int t = 0; t < tokens; t++)
                         {
-                            double term = (double)rowValues[i] * (xq[t * n + i] * xd[(t * n + i) / 32]);
-                            reference += term;
-                            magnitude += Math.Abs(term);
+                            double reference = 0, magnitude = 0;
+                            for (int i = 0; i < n; i++)
+                            {
+                                double term = (double)rowValues[i] * (xq[t * n + i] * xd[t * superBlocks + i / 256]);
+                                reference += term;
+                                magnitude += Math.Abs(term);
+                            }
+                            float actual = batched[t * rows + r];
+                            // Rows of random values cancel: the bound is relative to the sum of |terms|, which a float
+                            // accumulation's error follows.
+                            Assert.True(Math.Abs(actual - reference) <= 1e-5 * magnitude, $"{type} {superBlocks} super-blocks row {r} token {t}: {actual} vs {reference} (sum |terms| {magnitude})");
+                            float definition = KQuantDot.Scalar(type, row, q + t * n, d + t * superBlocks, n);
+                            Assert.True(Math.Abs(actual - definition) <= 1e-5 * magnitude, $"{type}: kernel {actual} vs definition {definition}");
+                            // One token alone gives the same bits as inside the batch.
+                            float alone;
+                            KQuantDot.Dot(type, row, q + t * n, d + t * superBlocks, p + t * ps, n, 1, &alone, 1);
+                            Assert.Equal(actual, alone);
+                            if (repacked != null)
+                            {
+                                // The repacked copy holds the same values: the same bits.
+                                float fromCopy;
+                                KQuantDot.Dot(type, row, q + t * n, d + t * superBlocks, p + t * ps, n, 1, &fromCopy, 1, repacked + (long)r * superBlocks * KQuantDot.RepackedQ4_KBytes);
+                                Assert.Equal(actual, fromCopy);
+                            }
                         }
-                        float actual = batched[t * rows + r];
-                        // Rows of random values cancel: the bound is relative to the sum of |terms|, which a float
-                        // accumulation's error follows.
-                        Assert.True(Math.Abs(actual - reference) <= 1e-5 * magnitude, $"{type} {superBlocks} super-blocks row {r} token {t}: {actual} vs {reference} (sum |terms| {magnitude})");
-                        float definition = KQuantDot.Scalar(type, row, q + t * n, d + t * n / 32, n);
-                        Assert.True(Math.Abs(actual - definition) <= 1e-5 * magnitude, $"{type}: kernel {actual} vs definition {definition}");
-                        // One token alone gives the same bits as inside the batch.
-                        float alone;
-                        KQuantDot.Dot(type, row, q + t * n, p + t * pf, n, 1, &alone, 1);
-                        Assert.Equal(actual, alone);
                     }
                 }
+                finally { BlockScales.Free(repacked); }
             }
         }
     }
 
     [Fact]
-    public void PrepareComputesTheSpreadScalesAndSumsOfEachBlock()
+    public void PrepareComputesTheBlockSumsAndThePairSumsTimes32()
     {
         const int n = 512;
         var x = QuantizationTests.RandomValues(n, 7, 2f);
         var xq = new sbyte[n];
-        var xd = new float[n / 32];
-        var xs = new int[n / 32];
-        ActivationQuantizer.Quantize(x, xq, xd, xs);
-        var prepared = new float[KQuantDot.PreparedFloats(n)];
-        KQuantDot.Prepare(xq, xd, xs, prepared);
+        var xd = new float[n / 256];
+        ActivationQuantizer.QuantizeSuperBlocks(x, xq, xd);
+        var prepared = new short[KQuantDot.PreparedShorts(n)];
+        KQuantDot.Prepare(xq, prepared);
         for (int b = 0; b < n / 32; b++)
         {
-            for (int i = 0; i < 8; i++) Assert.Equal(xd[b], prepared[8 * b + i]);
-            Assert.Equal(xd[b] * xs[b], prepared[n / 4 + b]);
-            for (int half = 0; half < 2; half++)
-            {
-                int sum = 0;
-                for (int i = 0; i < 16; i++) sum += xq[32 * b + 16 * half + i];
-                Assert.Equal(32 * xd[b] * sum, prepared[n / 4 + n / 32 + 2 * b + half]);
-            }
+            int sum = 0;
+            for (int i = 0; i < 32; i++) sum += xq[32 * b + i];
+            Assert.Equal(sum, prepared[b]);
         }
-        Assert.Throws<ArgumentException>(() => KQuantDot.Prepare(xq.AsSpan(0, 96), xd, xs, prepared)); // not whole super-blocks
+        for (int i = 0; i < n / 2; i++) Assert.Equal(32 * (xq[2 * i] + xq[2 * i + 1]), prepared[n / 32 + i]);
+        Assert.Throws<ArgumentException>(() => KQuantDot.Prepare(xq.AsSpan(0, 96), prepared)); // not whole super-blocks
+    }
+
+    [Fact]
+    public void SuperBlockQuantizationMatchesTheScalarDefinition()
+    {
+        const int n = 1024;
+        var x = QuantizationTests.RandomValues(n, 9, 5f);
+        for (int i = 512; i < 768; i++) x[i] = 0; // an all-zero super-block: scale 0, values 0
+        for (int i = 768; i < 1024; i++) x[i] = (i % 7) - 3;
+        x[768] = 127; x[769] = 2.5f; x[770] = -3.5f; x[771] = 0.5f; // d = 1: halves round to even
+        var q = new sbyte[n];
+        var d = new float[n / 256];
+        ActivationQuantizer.QuantizeSuperBlocks(x, q, d);
+        var expected = new sbyte[256];
+        for (int b = 0; b < n / 256; b++)
+        {
+            ActivationQuantizer.QuantizeBlockScalar(x.AsSpan(256 * b, 256), expected, out float scale);
+            Assert.Equal(scale, d[b]);
+            Assert.Equal(expected, q.AsSpan(256 * b, 256).ToArray());
+        }
+        Assert.Equal(0f, d[2]);
+        Assert.Equal(new sbyte[] { 127, 2, -4, 0 }, q.AsSpan(768, 4).ToArray());
+        Assert.Equal(127, q.AsSpan(0, 256).ToArray().Max(v => Math.Abs((int)v))); // the largest value maps to +-127
     }
 }
 

@@ -233,14 +233,15 @@ public unsafe class RowDotTests
         }
     }
 
-    /// <summary>The activations the integer path multiplies: x quantized to int8 blocks and dequantized again.</summary>
-    private static float[] QuantizedActivations(float[] x, int cols)
+    /// <summary>The activations the integer path of a weight type multiplies: x quantized to int8 blocks of its length and dequantized again.</summary>
+    private static float[] QuantizedActivations(float[] x, int cols, GgmlType type)
     {
+        int block = ActivationQuantizer.BlockSizeFor(type);
         var q = new sbyte[x.Length];
-        var d = new float[x.Length / 32];
+        var d = new float[x.Length / block];
         for (int t = 0; t < x.Length / cols; t++)
-            ActivationQuantizer.Quantize(x.AsSpan(t * cols, cols), q.AsSpan(t * cols, cols), d.AsSpan(t * cols / 32, cols / 32));
-        return q.Select((v, i) => v * d[i / 32]).ToArray();
+            ActivationQuantizer.QuantizeFor(type, x.AsSpan(t * cols, cols), q.AsSpan(t * cols, cols), d.AsSpan(t * cols / block, cols / block));
+        return q.Select((v, i) => v * d[i / block]).ToArray();
     }
 
     [Theory]
@@ -271,7 +272,7 @@ public unsafe class RowDotTests
         }
         // A path that quantizes activations is compared with a reference that quantizes them the same way.
         bool integerPath = quantizeActivations && MatMul.HasIntegerPath(type);
-        var xRef = integerPath ? QuantizedActivations(x, cols) : x;
+        var xRef = integerPath ? QuantizedActivations(x, cols, type) : x;
         var one = Run(1, tokens);
         Assert.Equal(one, Run(2, tokens));
         Assert.Equal(one, Run(3, tokens));

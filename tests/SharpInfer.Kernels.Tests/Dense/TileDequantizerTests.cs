@@ -26,11 +26,12 @@ public unsafe class TileDequantizerTests
         {
             var plain = new WeightMatrix(p, type, rows, cols);
             float* table = BlockScales.Applies(type) ? BlockScales.Create(plain) : null;
-            byte* packed = type is GgmlType.Q8_0 or GgmlType.Q4_0 ? BlockScales.Pack(plain) : null;
+            byte* packed = type is GgmlType.Q8_0 or GgmlType.Q4_0 ? BlockScales.Pack(plain) : type == GgmlType.Q4_K && KQuantDot.HasKernels ? KQuantDot.Repack(plain) : null;
             try
             {
-                // Plain rows, with the scale table, and with the table and the packed payloads.
-                var variants = table == null ? new[] { plain } : new[] { plain, plain.WithScales(table), plain.WithScales(table).WithPacked(packed) };
+                // Plain rows, with the scale table, and with the table and the packed payloads (Q4_K: the repacked copy).
+                var variants = table != null ? new[] { plain, plain.WithScales(table), plain.WithScales(table).WithPacked(packed) }
+                    : packed != null ? new[] { plain, plain.WithPacked(packed) } : new[] { plain };
                 foreach (var w in variants)
                     for (int r = 0; r < rows; r++)
                     {

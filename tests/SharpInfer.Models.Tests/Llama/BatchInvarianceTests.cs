@@ -19,6 +19,8 @@ public class BatchInvarianceTests
     // FFN rows of 2048 columns: long rows through every kernel (the Q8_0 matrices take InterleavedGemm; the main
     // shape's 300-row output head, not whole groups of 16, keeps the int8 dots and the tile).
     private static readonly ModelShape LongRowShape = Shape with { Name = "invariance-long-rows", Dim = 96, Heads = 3, KvHeads = 1, FfnDim = 2048 };
+    // Rows of whole 256-value super-blocks for the K-quants.
+    private static readonly ModelShape SuperBlockShape = Shape with { Name = "invariance-k", Dim = 256, Heads = 4, KvHeads = 2, FfnDim = 512 };
     private const int PageSize = 16;
 
     private sealed class Sequence(int[] prompt, int firstPage)
@@ -63,9 +65,13 @@ public class BatchInvarianceTests
     [InlineData(GgmlType.F16, false)]
     [InlineData(GgmlType.Q8_0, true, true)]
     [InlineData(GgmlType.Q8_0, false, true)]
+    [InlineData(GgmlType.Q4_K, true)]
+    [InlineData(GgmlType.Q4_K, false)]
+    [InlineData(GgmlType.Q6_K, true)]
+    [InlineData(GgmlType.Q6_K, false)]
     public void ARequestsLogitsAreTheSameAloneAndInAnyBatch(GgmlType type, bool matrixVectorDecode, bool longRows = false)
     {
-        var shape = longRows ? LongRowShape : Shape;
+        var shape = type is GgmlType.Q4_K or GgmlType.Q6_K ? SuperBlockShape : longRows ? LongRowShape : Shape;
         string path = Path.Combine(Path.GetTempPath(), $"sharpinfer-invariance-{type}-{Guid.NewGuid():N}.gguf");
         RandomModelWriter.Write(path, shape, type, seed: 9);
         try

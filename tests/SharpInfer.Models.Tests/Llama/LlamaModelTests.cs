@@ -81,6 +81,8 @@ public class LlamaModelTests
     [Theory]
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0)]
+    [InlineData(GgmlType.Q4_K)] // activations in blocks of 256, every token on the integer path
+    [InlineData(GgmlType.Q6_K)]
     public void IntegerActivationPathMatchesAReferenceThatQuantizesTheSameWay(GgmlType type)
     {
         string path = WriteModel(Small, type);

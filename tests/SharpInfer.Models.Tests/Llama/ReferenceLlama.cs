@@ -40,10 +40,11 @@ internal sealed class ReferenceLlama
         if (QuantizeActivations && SharpInfer.Kernels.Dense.MatMul.HasIntegerPath(t.Type))
         {
             var xf = x.Select(v => (float)v).ToArray();
+            int block = ActivationQuantizer.BlockSizeFor(t.Type);
             var q = new sbyte[cols];
-            var d = new float[cols / 32];
-            ActivationQuantizer.Quantize(xf, q, d);
-            x = q.Select((v, i) => (double)v * d[i / 32]).ToArray();
+            var d = new float[cols / block];
+            ActivationQuantizer.QuantizeFor(t.Type, xf, q, d);
+            x = q.Select((v, i) => (double)v * d[i / block]).ToArray();
         }
         var y = new double[rows];
         for (int r = 0; r < rows; r++)

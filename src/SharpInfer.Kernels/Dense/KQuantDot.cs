@@ -65,6 +65,7 @@ public static unsafe class KQuantDot
     /// <param name="xd">[n / 256] the activation scales.</param>
     public static float Scalar(GgmlType type, byte* row, sbyte* xq, float* xd, int n)
     {
+        if (type is not (GgmlType.Q4_K or GgmlType.Q6_K)) throw new ArgumentException($"K-quant dot products take Q4_K or Q6_K rows, not {type}");
         double sum = 0;
         for (int s = 0; s < n / SuperBlock; s++)
         {
@@ -126,6 +127,7 @@ public static unsafe class KQuantDot
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Dot(GgmlType type, byte* row, sbyte* xq, float* xd, short* prepared, int n, int tokens, float* y, long yStride, byte* repacked = null)
     {
+        if (!IsSupported(type)) throw new ArgumentException($"K-quant dot products take Q4_K or Q6_K rows on an AVX-512BW machine, not {type}{(HasKernels ? "" : " (no AVX-512BW here)")}");
         var io = new Tokens(xq, xd, prepared, n);
         int t = 0;
         for (; t + 4 <= tokens; t += 4) Dot<FourTokens>(type, row, repacked, io.Skip(t), y + t * yStride, yStride);
@@ -277,7 +279,7 @@ public static unsafe class KQuantDot
         {
             byte* block = row + s * TLayout.BlockBytes;
             var (dw, dmw, scalesMins) = TLayout.Header(block);
-            var scales16 = Avx2.ConvertToVector256Int16(scalesMins).AsInt16().ToVector512Unsafe(); // lanes 0-7 scales
+            var scales16 = Avx2.ConvertToVector256Int16(scalesMins).ToVector512Unsafe(); // lanes 0-7 scales
             var mins16 = Sse41.ConvertToVector128Int16(Sse2.ShiftRightLogical128BitLane(scalesMins, 8));
             byte* qs = block + TLayout.ValuesOffset;
             var (q0, q1) = UnpackQ4_K(qs, nibble);

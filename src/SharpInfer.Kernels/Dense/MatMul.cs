@@ -12,11 +12,11 @@ namespace SharpInfer.Kernels.Dense;
 /// does not depend on the thread count or on how the rows were split.
 /// <para>
 /// Batch invariance: the first <c>gemvTokens</c> tokens of a call take the matrix-vector arithmetic (int8 dot
-/// products for Q8_0/Q4_0, typed row dots otherwise), the rest the float GEMM. A token's result depends only on
-/// which of the two it took, never on how many other tokens shared the call. The engine passes its decode tokens
-/// (one new token per request) first and their count as <c>gemvTokens</c>, so a decode step gives the same values
-/// alone or in any batch. Matrices where the integer path beats the GEMM (interleaved Q8_0/Q4_0, other Q4_0 with
-/// whole four-block groups) send every token through it, which keeps the same guarantee.
+/// products for Q8_0/Q4_0/Q4_K/Q6_K, typed row dots otherwise), the rest the float GEMM. A token's result depends
+/// only on which of the two it took, never on how many other tokens shared the call. The engine passes its decode
+/// tokens (one new token per request) first and their count as <c>gemvTokens</c>, so a decode step gives the same
+/// values alone or in any batch. Matrices where the integer path beats the GEMM (interleaved Q8_0/Q4_0, other Q4_0
+/// with whole four-block groups, Q4_K) send every token through it, which keeps the same guarantee.
 /// </para>
 /// </summary>
 public sealed unsafe class MatMul : IParallelWork
@@ -35,6 +35,7 @@ public sealed unsafe class MatMul : IParallelWork
     private float* _x;
     private int _tokens;
     private int _gemvTokens;
+    private readonly bool[] _everyTokenInteger = new bool[MaxGroup]; // matrix i sends every token through the integer path (IntegerBeatsGemm)
     private bool _integerPath;
     private bool _otherInteger;  // the integer call has a matrix without the interleaved copy (it reads the int8 values and sums)
     private bool _interleavedQ4; // ... an interleaved Q4_0 matrix (it reads the block sums)
@@ -71,8 +72,9 @@ public sealed unsafe class MatMul : IParallelWork
     }
 
     /// <summary>
-    /// Use int8 activations with Q8_0/Q4_0 weights (as llama.cpp does): much faster, and within the precision of
-    /// the weights. When false every type takes the float path (exact float32 products of dequantized weights).
+    /// Use int8 activations with Q8_0/Q4_0 weights (blocks of 32) and Q4_K/Q6_K weights (blocks of 256, with
+    /// AVX-512BW), as llama.cpp does: much faster, and within the precision of the weights. When false every type
+    /// takes the float path (exact float32 products of dequantized weights).
     /// </summary>
     public bool QuantizeActivations { get; set; } = true;
 
@@ -155,12 +157,19 @@ public sealed unsafe class MatMul : IParallelWork
         }
         if (gemvTokens < 0) gemvTokens = tokens == 1 || integer && tokens <= IntegerPathMaxTokens ? tokens : 0;
         if (gemvTokens > tokens) throw new ArgumentOutOfRangeException(nameof(gemvTokens), gemvTokens, "more matrix-vector tokens than tokens");
-        bool allInteger = integer;
-        for (int i = 0; i < _count; i++) allInteger &= IntegerBeatsGemm(_w[i]);
-        if (allInteger) gemvTokens = tokens;
+        // Each matrix decides for itself whether every token takes the integer path (a Q4_K matrix beside a Q6_K
+        // one in a Q/K/V group does; the Q6_K one keeps the GEMM for the others): a choice of the matrix alone.
+        int quantizedTokens = gemvTokens;
+        bool anyEveryToken = false;
+        for (int i = 0; i < _count; i++)
+        {
+            _everyTokenInteger[i] = integer && IntegerBeatsGemm(_w[i]);
+            anyEveryToken |= _everyTokenInteger[i];
+        }
+        if (anyEveryToken) quantizedTokens = tokens;
         _gemvTokens = gemvTokens;
-        _tileGemv = MatrixVectorTokensTakeTile && !allInteger;
-        _integerPath = integer && gemvTokens > 0 && !_tileGemv;
+        _tileGemv = MatrixVectorTokensTakeTile;
+        _integerPath = integer && (anyEveryToken || gemvTokens > 0 && !_tileGemv);
         _x = x; _tokens = tokens;
         _permuted = _preparedQ8 = _interleaved = _preparedF16 = false;
         if (gemvTokens > 0 && RowDot.HasPreparedF16 && !_tileGemv)
@@ -180,10 +189,10 @@ public sealed unsafe class MatMul : IParallelWork
                 if (_w[i].Type == GgmlType.Q4_0) _permuted = true;
                 else if (_w[i].Type == GgmlType.Q8_0 && gemvTokens > 1) _preparedQ8 = true; // one token takes DotQ8_0Grouped, which needs no preparation
             }
-            EnsureActivationBuffers(gemvTokens, cols);
+            EnsureActivationBuffers(quantizedTokens, cols);
             // Token by token, each independently of the others (so a token's values never depend on its batch); many
             // tokens (prompts, batched decode) are spread over the pool instead of leaving the other threads waiting.
-            _pool.For(gemvTokens, _preparation, ParallelPreparationTokens);
+            _pool.For(quantizedTokens, _preparation, ParallelPreparationTokens);
         }
         _pool.For(_firstItem[_count], this);
     }
@@ -192,11 +201,14 @@ public sealed unsafe class MatMul : IParallelWork
     private void EnsureActivationBuffers(int tokens, int cols)
     {
         long n = (long)tokens * cols;
-        if (_xq.Length < n) _xq = GC.AllocateArray<sbyte>((int)Math.Max(n, 2L * _xq.Length), pinned: true);
-        if (_xd.Length < n / 32)
+        if (_otherInteger || _interleaved) // the blocks of 32 (a call of K-quants alone reads only its own form)
         {
-            _xd = GC.AllocateArray<float>((int)Math.Max(n / 32, 2L * _xd.Length), pinned: true);
-            _xs = GC.AllocateArray<int>(_xd.Length, pinned: true);
+            if (_xq.Length < n) _xq = GC.AllocateArray<sbyte>((int)Math.Max(n, 2L * _xq.Length), pinned: true);
+            if (_xd.Length < n / 32)
+            {
+                _xd = GC.AllocateArray<float>((int)Math.Max(n / 32, 2L * _xd.Length), pinned: true);
+                _xs = GC.AllocateArray<int>(_xd.Length, pinned: true);
+            }
         }
         if (_interleaved && _x16.Length < n) _x16 = GC.AllocateArray<short>(_xq.Length, pinned: true);
         if (_preparedQ8)
@@ -225,14 +237,7 @@ public sealed unsafe class MatMul : IParallelWork
     private void PrepareToken(int t)
     {
         int cols = _w[0].Columns, blocks = cols / 32;
-        var xq = _xq.AsSpan(t * cols, cols);
-        var xd = _xd.AsSpan(t * blocks, blocks);
-        var xs = _xs.AsSpan(t * blocks, blocks);
         var x = new ReadOnlySpan<float>(_x + (long)t * cols, cols);
-        // The interleaved kernels read only the int16 form (and the sums for Q4_0); the int8 values and the sums are
-        // made only for the call's other kernels.
-        if (_interleaved) ActivationQuantizer.QuantizeWidened(x, _x16.AsSpan(t * cols, cols), xd, _otherInteger ? xq : default, _otherInteger || _interleavedQ4 ? xs : default);
-        else if (_otherInteger) ActivationQuantizer.Quantize(x, xq, xd, xs);
         if (_kQuant)
         {
             // The K-quant kernels' own form: blocks of 256 (one scale per super-block) and its row-independent terms.
@@ -241,6 +246,14 @@ public sealed unsafe class MatMul : IParallelWork
             int kp = KQuantDot.PreparedShorts(cols);
             KQuantDot.Prepare(xk, _xkPrepared.AsSpan(t * kp, kp));
         }
+        if (!_interleaved && !_otherInteger) return; // no kernel of the call reads the blocks of 32
+        var xq = _xq.AsSpan(t * cols, cols);
+        var xd = _xd.AsSpan(t * blocks, blocks);
+        var xs = _xs.AsSpan(t * blocks, blocks);
+        // The interleaved kernels read only the int16 form (and the sums for Q4_0); the int8 values and the sums are
+        // made only for the call's other kernels.
+        if (_interleaved) ActivationQuantizer.QuantizeWidened(x, _x16.AsSpan(t * cols, cols), xd, _otherInteger ? xq : default, _otherInteger || _interleavedQ4 ? xs : default);
+        else ActivationQuantizer.Quantize(x, xq, xd, xs);
         if (_preparedQ8)
         {
             int spread = IntegerDot.Q8_0SpreadFloats(cols);
@@ -285,21 +298,23 @@ public sealed unsafe class MatMul : IParallelWork
         ref readonly var w = ref _w[m];
         float* y = (float*)_y[m];
         int start = (item - _firstItem[m]) * _rowsPerItem[m], end = Math.Min(w.Rows, start + _rowsPerItem[m]);
-        if (_gemvTokens > 0)
+        int gemvTokens = _everyTokenInteger[m] ? _tokens : _gemvTokens;
+        if (gemvTokens > 0)
         {
-            if (_tileGemv) GemmRows(w, y, start, end, 0, _gemvTokens);
-            else if (_integerPath) IntegerRows(w, y, start, end);
+            if (_everyTokenInteger[m]) IntegerRows(w, y, start, end, gemvTokens);
+            else if (_tileGemv) GemmRows(w, y, start, end, 0, gemvTokens);
+            else if (_integerPath) IntegerRows(w, y, start, end, gemvTokens);
             else if (w.Type == GgmlType.F32 && F32Rows.Applies(w.Columns))
-                for (int t = 0; t < _gemvTokens; t++)
+                for (int t = 0; t < gemvTokens; t++)
                     F32Rows.Dot(w, start, end, _x + (long)t * w.Columns, y + (long)t * w.Rows);
             else if (_preparedF16 && w.Type == GgmlType.F16) HalfRows(w, y, start, end);
             else
                 // Typed dot products straight from the stored rows. A row stays in cache while its tokens pass.
                 for (int r = start; r < end; r++)
-                    for (int t = 0; t < _gemvTokens; t++)
+                    for (int t = 0; t < gemvTokens; t++)
                         y[(long)t * w.Rows + r] = RowDot.Dot(w.Type, w.Data + (long)r * w.RowBytes, _x + (long)t * w.Columns, w.Columns);
         }
-        if (_tokens > _gemvTokens) GemmRows(w, y, start, end, _gemvTokens, _tokens - _gemvTokens);
+        if (_tokens > gemvTokens) GemmRows(w, y, start, end, gemvTokens, _tokens - gemvTokens);
     }
 
     /// <summary>
@@ -358,9 +373,9 @@ public sealed unsafe class MatMul : IParallelWork
         else CachePrefetch.ToL2(w.Data + (long)row * w.RowBytes, count * w.RowBytes);
     }
 
-    private void IntegerRows(in WeightMatrix w, float* y, int start, int end)
+    private void IntegerRows(in WeightMatrix w, float* y, int start, int end, int tokens)
     {
-        int cols = w.Columns, rows = w.Rows, tokens = _gemvTokens;
+        int cols = w.Columns, rows = w.Rows;
         if (InterleavedGemm.Applies(w))
         {
             fixed (short* x16 = _x16) fixed (float* xd = _xd) fixed (int* xs = _xs) InterleavedGemm.Run(w, start, end, x16, xd, xs, tokens, y, rows);
@@ -377,7 +392,7 @@ public sealed unsafe class MatMul : IParallelWork
             fixed (sbyte* xk = _xk) fixed (float* xkd = _xkd) fixed (short* prepared = _xkPrepared)
                 for (int r = start; r < end; r++)
                 {
-                    if (r + kAhead < w.Rows) CachePrefetch.ToL2(kBase + (r + kAhead) * kBytes, kBytes);
+                    if (r + kAhead < end) CachePrefetch.ToL2(kBase + (r + kAhead) * kBytes, kBytes);
                     KQuantDot.Dot(w.Type, w.Data + (long)r * w.RowBytes, xk, xkd, prepared, cols, tokens, y + r, rows,
                         w.Packed == null ? null : w.Packed + (long)r * w.PackedRowBytes);
                 }

@@ -24,14 +24,14 @@ public static unsafe class TileDequantizer
             return;
         }
         byte* data = w.Data + (long)row * w.RowBytes;
-        if (Avx512BW.IsSupported && w.Type == GgmlType.Q4_K)
+        if (KQuantDot.HasKernels && w.Type == GgmlType.Q4_K)
         {
             // The repacked copy (when the model made one) holds the same values with the scales unpacked.
             if (w.Packed != null) Q4_K<KQuantDot.RepackedQ4_K>(w.Packed + (long)row * w.PackedRowBytes, destination, w.Columns / 256);
             else Q4_K<KQuantDot.StoredQ4_K>(data, destination, w.Columns / 256);
             return;
         }
-        if (Avx512BW.IsSupported && w.Type == GgmlType.Q6_K) { Q6_K(data, destination, w.Columns / 256); return; }
+        if (KQuantDot.HasKernels && w.Type == GgmlType.Q6_K) { Q6_K(data, destination, w.Columns / 256); return; }
         int blocks = w.Columns / 32;
         if (Avx512F.IsSupported && w.Scales != null)
         {

@@ -46,7 +46,7 @@ public sealed class KernelContext(WorkerPool pool)
     private MatMul? _integerMatMul;
     /// <summary>Float activations for every weight type.</summary>
     internal MatMul MatMul => _matMul ??= new MatMul(Pool) { QuantizeActivations = false };
-    /// <summary>Int8 activations with Q8_0/Q4_0 weights, whatever the token count.</summary>
+    /// <summary>Int8 activations with Q8_0/Q4_0/Q4_K/Q6_K weights, whatever the token count.</summary>
     internal MatMul IntegerMatMul => _integerMatMul ??= new MatMul(Pool) { QuantizeActivations = true, IntegerPathMaxTokens = int.MaxValue };
     internal PagedAttention Attention => _attention ??= new PagedAttention(Pool);
     internal ScalarGemm ScalarGemm => _scalarGemm ??= new ScalarGemm(Pool);

@@ -5,9 +5,10 @@ using System.Runtime.Intrinsics.X86;
 namespace SharpInfer.Kernels.Quantization;
 
 /// <summary>
-/// Quantizes activations to Q8_0-style blocks (32 int8 values and one float scale each), the form the integer dot
-/// products consume. Scales stay float32 (not f16 as in a stored Q8_0 tensor): activations never hit the disk.
-/// q = round-to-even(x / d), d = max|x| / 127. This function is the definition that the references reuse.
+/// Quantizes activations to Q8_0-style blocks (32 int8 values and one float scale each), the form the Q8_0/Q4_0
+/// integer dot products consume, or to blocks of 256 for the K-quants (<see cref="QuantizeSuperBlocks"/>). Scales
+/// stay float32 (not f16 as in a stored Q8_0 tensor): activations never hit the disk. q = round-to-even(x / d),
+/// d = max|x| / 127. These functions are the definition that the references reuse.
 /// </summary>
 public static class ActivationQuantizer
 {

@@ -51,8 +51,8 @@ public sealed unsafe class LlamaModel : IDisposable
     public int MaxTokensPerForward { get; }
 
     /// <summary>
-    /// Multiply Q8_0/Q4_0 weights with int8-quantized activations, as llama.cpp does (default). Off, every type
-    /// takes the exact float32 path.
+    /// Multiply Q8_0/Q4_0 (and, with AVX-512BW, Q4_K/Q6_K) weights with int8-quantized activations, as llama.cpp
+    /// does (default). Off, every type takes the exact float32 path.
     /// </summary>
     public bool QuantizeActivations
     {
@@ -62,18 +62,18 @@ public sealed unsafe class LlamaModel : IDisposable
 
     /// <summary>
     /// A forward of at most this many tokens runs every token, prompt tokens included, through the matrix-vector
-    /// arithmetic (int8 for Q8_0/Q4_0). Default 0: only the leading decode tokens do, which keeps a token's values
+    /// arithmetic (int8 for Q8_0/Q4_0/Q4_K/Q6_K). Default 0: only the leading decode tokens do, which keeps a token's values
     /// independent of the batch it is in. Tests raise it to reach the integer path with prompts.
     /// </summary>
     public int IntegerPathMaxTokens { get; set; }
 
     /// <summary>
     /// Decode tokens (requests with one new token, placed first) take the matrix-vector arithmetic: int8 dot
-    /// products for Q8_0/Q4_0, the fastest for one sequence (default). False: they take the float GEMM's tile
-    /// arithmetic, slower for one sequence and faster for large batches (the serving engine's choice on few cores).
-    /// Interleaved Q8_0/Q4_0 matrices (every one of a model whose rows come in groups of 16) send every token through
-    /// their 16-bit kernels either way, unless a call groups them with one that is not. Either way a token's
-    /// values do not depend on the batch.
+    /// products for Q8_0/Q4_0/Q4_K/Q6_K, the fastest for one sequence (default). False: they take the float GEMM's
+    /// tile arithmetic, slower for one sequence and faster for large batches (the serving engine's choice on few
+    /// cores). Interleaved Q8_0/Q4_0 matrices (every one of a model whose rows come in groups of 16) and Q4_K matrices
+    /// send every token through their integer kernels either way. Either way a token's values do not depend on the
+    /// batch.
     /// </summary>
     public bool DecodeWithMatrixVector
     {

@@ -37,7 +37,7 @@ public unsafe class KQuantDotTests
     public void KernelsMatchTheDefinitionAndAFloat64ReferenceOfTheSameQuantization(GgmlType type)
     {
         if (!KQuantDot.HasKernels) return; // the K types keep the float path without AVX-512BW
-        const int tokens = 7; // the four-token kernel, then the three-token one
+        const int tokens = 8;
         for (int superBlocks = 1; superBlocks <= 9; superBlocks++)
         {
             int n = superBlocks * KQuantDot.SuperBlock, rows = 4, rowBytes = (int)GgmlTypeInfo.RowBytes(type, n);
@@ -54,7 +54,7 @@ public unsafe class KQuantDotTests
                 KQuantDot.Prepare(xq.AsSpan(t * n, n), prepared.AsSpan(t * ps, ps));
             }
             var rowValues = new float[n];
-            var batched = new float[tokens * rows];
+            var batched = new float[tokens];
             fixed (byte* w = weights) fixed (sbyte* q = xq) fixed (float* d = xd, y = batched) fixed (short* p = prepared)
             {
                 byte* repacked = type == GgmlType.Q4_K ? KQuantDot.Repack(new WeightMatrix(w, type, rows, n)) : null;
@@ -63,10 +63,13 @@ public unsafe class KQuantDotTests
                     for (int r = 0; r < rows; r++)
                     {
                         byte* row = w + r * rowBytes;
-                        KQuantDot.Dot(type, row, q, d, p, n, tokens, y + r, rows);
+                        byte* copy = repacked == null ? null : repacked + (long)r * superBlocks * KQuantDot.RepackedQ4_KBytes;
                         Dequantize.Row(type, weights.AsSpan(r * rowBytes, rowBytes), rowValues);
+                        var alone = new float[tokens];
                         for (int t = 0; t < tokens; t++)
                         {
+                            KQuantDot.Dot(type, row, q + t * n, d + t * superBlocks, p + t * ps, n, 1, &y[t], 1);
+                            alone[t] = y[t];
                             double reference = 0, magnitude = 0;
                             for (int i = 0; i < n; i++)
                             {
@@ -74,28 +77,87 @@ public unsafe class KQuantDotTests
                                 reference += term;
                                 magnitude += Math.Abs(term);
                             }
-                            float actual = batched[t * rows + r];
                             // Rows of random values cancel: the bound is relative to the sum of |terms|, which a float
                             // accumulation's error follows.
-                            Assert.True(Math.Abs(actual - reference) <= 1e-5 * magnitude, $"{type} {superBlocks} super-blocks row {r} token {t}: {actual} vs {reference} (sum |terms| {magnitude})");
+                            Assert.True(Math.Abs(alone[t] - reference) <= 1e-5 * magnitude, $"{type} {superBlocks} super-blocks row {r} token {t}: {alone[t]} vs {reference} (sum |terms| {magnitude})");
                             float definition = KQuantDot.Scalar(type, row, q + t * n, d + t * superBlocks, n);
-                            Assert.True(Math.Abs(actual - definition) <= 1e-5 * magnitude, $"{type}: kernel {actual} vs definition {definition}");
-                            // One token alone gives the same bits as inside the batch.
-                            float alone;
-                            KQuantDot.Dot(type, row, q + t * n, d + t * superBlocks, p + t * ps, n, 1, &alone, 1);
-                            Assert.Equal(actual, alone);
-                            if (repacked != null)
-                            {
-                                // The repacked copy holds the same values: the same bits.
-                                float fromCopy;
-                                KQuantDot.Dot(type, row, q + t * n, d + t * superBlocks, p + t * ps, n, 1, &fromCopy, 1, repacked + (long)r * superBlocks * KQuantDot.RepackedQ4_KBytes);
-                                Assert.Equal(actual, fromCopy);
-                            }
+                            Assert.True(Math.Abs(alone[t] - definition) <= 1e-5 * magnitude, $"{type}: kernel {alone[t]} vs definition {definition}");
                         }
+                        // Any number of tokens in one call (the 4-token kernel, then 3, 2 or 1), from the stored row and
+                        // from the repacked copy (the same values), gives each token the bits it gets alone.
+                        for (int count = 1; count <= tokens; count++)
+                            foreach (bool useCopy in copy == null ? new[] { false } : new[] { false, true })
+                            {
+                                Array.Clear(batched);
+                                KQuantDot.Dot(type, row, q, d, p, n, count, y, 1, useCopy ? copy : null);
+                                for (int t = 0; t < count; t++) Assert.True(alone[t] == batched[t], $"{type} row {r}: token {t} of {count} (copy {useCopy}) {batched[t]} != {alone[t]} alone");
+                            }
                     }
                 }
                 finally { BlockScales.Free(repacked); }
             }
+        }
+    }
+
+    /// <summary>
+    /// The extremes of the integer intermediates: every weight value at its largest (Q4_K 15 with scales and mins 63;
+    /// Q6_K 63 and 0, i.e. +31 and -32 after the offset, with scales -128 and 127) against activations of +-127. The
+    /// pair sums of maddubs must not saturate and the int32 sums must convert to float exactly.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.Q4_K, 127)]
+    [InlineData(GgmlType.Q4_K, -127)]
+    [InlineData(GgmlType.Q6_K, 127)]
+    [InlineData(GgmlType.Q6_K, -127)]
+    public void ExtremeValuesAndScalesStayExact(GgmlType type, int activation)
+    {
+        if (!KQuantDot.HasKernels) return;
+        const int n = 512, superBlocks = n / 256;
+        int rowBytes = (int)GgmlTypeInfo.RowBytes(type, n);
+        foreach (int variant in new[] { 0, 1 })
+        {
+            var row = new byte[rowBytes];
+            for (int s = 0; s < superBlocks; s++)
+            {
+                var block = row.AsSpan(s * GgmlTypeInfo.BlockBytes(type), GgmlTypeInfo.BlockBytes(type));
+                if (type == GgmlType.Q4_K)
+                {
+                    BitConverter.TryWriteBytes(block, BitConverter.HalfToUInt16Bits((Half)1f));
+                    BitConverter.TryWriteBytes(block[2..], BitConverter.HalfToUInt16Bits((Half)0.5f));
+                    block.Slice(4, 12).Fill(0xFF);                     // every 6-bit scale and min 63
+                    block.Slice(16, 128).Fill(variant == 0 ? (byte)0xFF : (byte)0x0F); // q = 15 (or 15 and 0)
+                }
+                else
+                {
+                    block[..128].Fill(variant == 0 ? (byte)0xFF : (byte)0x00); // q = 63 (+31) or 0 (-32)
+                    block.Slice(128, 64).Fill(variant == 0 ? (byte)0xFF : (byte)0x00);
+                    for (int i = 0; i < 16; i++) block[192 + i] = unchecked((byte)(sbyte)(i % 2 == 0 ? -128 : 127));
+                    BitConverter.TryWriteBytes(block[208..], BitConverter.HalfToUInt16Bits((Half)1f));
+                }
+            }
+            var xq = Enumerable.Repeat((sbyte)activation, n).ToArray();
+            var xd = new[] { 1f, 1f };
+            var prepared = new short[KQuantDot.PreparedShorts(n)];
+            KQuantDot.Prepare(xq, prepared);
+            float actual, fromCopy = 0;
+            fixed (byte* w = row) fixed (sbyte* q = xq) fixed (float* d = xd) fixed (short* p = prepared)
+            {
+                KQuantDot.Dot(type, w, q, d, p, n, 1, &actual, 1);
+                float definition = KQuantDot.Scalar(type, w, q, d, n);
+                Assert.Equal(definition, actual); // whole numbers far below 2^24: exact on every path
+                if (type == GgmlType.Q4_K)
+                {
+                    byte* copy = KQuantDot.Repack(new WeightMatrix(w, type, 1, n));
+                    try { KQuantDot.Dot(type, w, q, d, p, n, 1, &fromCopy, 1, copy); }
+                    finally { BlockScales.Free(copy); }
+                    Assert.Equal(actual, fromCopy);
+                }
+            }
+            // The dequantized row against the same activations, in float64.
+            var values = new float[n];
+            Dequantize.Row(type, row, values);
+            double expected = values.Sum(v => (double)v * activation);
+            Assert.Equal(expected, actual, 0);
         }
     }
 

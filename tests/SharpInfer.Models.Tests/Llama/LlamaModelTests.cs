@@ -81,7 +81,7 @@ public class LlamaModelTests
     [Theory]
     [InlineData(GgmlType.Q8_0)]
     [InlineData(GgmlType.Q4_0)]
-    [InlineData(GgmlType.Q4_K)] // activations in blocks of 256, every token on the integer path
+    [InlineData(GgmlType.Q4_K)] // activations in blocks of 256 (with AVX-512BW; elsewhere the K-quants take the float path)
     [InlineData(GgmlType.Q6_K)]
     public void IntegerActivationPathMatchesAReferenceThatQuantizesTheSameWay(GgmlType type)
     {

@@ -55,7 +55,15 @@ public static unsafe class KQuantDot
             for (int i = 0; i < 32; i++) sum += xq[32 * b + i];
             sums[b] = (short)sum;
         }
-        for (int i = 0; i < n / 2; i++) pairs[i] = (short)(32 * (xq[2 * i] + xq[2 * i + 1]));
+        int done = 0;
+        if (HasKernels)
+        {
+            // vpmaddubsw of 32s (unsigned) and x (signed) is 32 * (x_2i + x_2i+1) exactly.
+            var thirtyTwo = Vector512.Create((byte)32);
+            fixed (sbyte* x = xq) fixed (short* pair = pairs)
+                for (; done + 64 <= n; done += 64) Avx512BW.MultiplyAddAdjacent(thirtyTwo, Vector512.Load(x + done)).Store(pair + done / 2);
+        }
+        for (int i = done / 2; i < n / 2; i++) pairs[i] = (short)(32 * (xq[2 * i] + xq[2 * i + 1]));
     }
 
     /// <summary>

@@ -383,16 +383,17 @@ public sealed unsafe class MatMul : IParallelWork
         }
         if (KQuantDot.IsSupported(w.Type))
         {
-            // The row ~12 KB ahead is requested into L2 before each row: the hardware prefetcher alone streams ~16 GB/s
-            // to one core here (a 200 MB Q6_K matrix, 2048 columns: 12.9 ns per super-block; 10.8 with rows 8-32
-            // ahead requested; Q4_K 9.9 -> 9.0). Spreading the requests over the row's super-blocks measured no better.
+            // Q4_K requests the row ~12 KB ahead into L2 before each row: decode of the 1.1B shape +7-8% at one and two
+            // threads (in-process A/B, alternating runs). Q6_K measured 5-8% slower with it (at both thread counts;
+            // a lone 200 MB matrix in isolation ran faster with it, the model did not), so it leaves its rows to the
+            // hardware prefetcher.
             byte* kBase = w.Packed != null ? w.Packed : w.Data;
             long kBytes = w.Packed != null ? w.PackedRowBytes : w.RowBytes;
-            int kAhead = (int)Math.Max(2, 12288 / kBytes);
+            int kAhead = w.Type == GgmlType.Q4_K ? (int)Math.Max(2, 12288 / kBytes) : 0;
             fixed (sbyte* xk = _xk) fixed (float* xkd = _xkd) fixed (short* prepared = _xkPrepared)
                 for (int r = start; r < end; r++)
                 {
-                    if (r + kAhead < end) CachePrefetch.ToL2(kBase + (r + kAhead) * kBytes, kBytes);
+                    if (kAhead > 0 && r + kAhead < end) CachePrefetch.ToL2(kBase + (r + kAhead) * kBytes, kBytes);
                     KQuantDot.Dot(w.Type, w.Data + (long)r * w.RowBytes, xk, xkd, prepared, cols, tokens, y + r, rows,
                         w.Packed == null ? null : w.Packed + (long)r * w.PackedRowBytes);
                 }

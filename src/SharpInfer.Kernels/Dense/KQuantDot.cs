@@ -166,6 +166,14 @@ public static unsafe class KQuantDot
     }
 
     // vpermw index vectors as constant data (one load each; building them from narrower vectors cost a row ~70 cycles).
+    /// <summary>The four vpermw index vectors of a table (one per 64 values of a super-block).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<short>, Vector512<short>, Vector512<short>, Vector512<short>) ScaleIndices(ReadOnlySpan<short> table)
+    {
+        ref short first = ref MemoryMarshal.GetReference(table);
+        return (Vector512.LoadUnsafe(ref first), Vector512.LoadUnsafe(ref first, 32), Vector512.LoadUnsafe(ref first, 64), Vector512.LoadUnsafe(ref first, 96));
+    }
+
     /// <summary>Step v (32 int16 lanes each): sub-block 2v's scale on lanes 0-15, 2v + 1's on 16-31.</summary>
     private static ReadOnlySpan<short> Q4_KScaleIndices =>
     [
@@ -278,11 +286,7 @@ public static unsafe class KQuantDot
         var min0 = Vector128<float>.Zero; var min1 = Vector128<float>.Zero; var min2 = Vector128<float>.Zero; var min3 = Vector128<float>.Zero;
         var nibble = Vector512.Create((byte)0x0F);
         // vpermw indices putting sub-block j's scale on the 16 int16 lanes of its 32 values.
-        ref short indices = ref MemoryMarshal.GetReference(Q4_KScaleIndices);
-        var index0 = Vector512.LoadUnsafe(ref indices);
-        var index1 = Vector512.LoadUnsafe(ref indices, 32);
-        var index2 = Vector512.LoadUnsafe(ref indices, 64);
-        var index3 = Vector512.LoadUnsafe(ref indices, 96);
+        var (index0, index1, index2, index3) = ScaleIndices(Q4_KScaleIndices);
         for (int s = 0; s < superBlocks; s++)
         {
             byte* block = row + s * TLayout.BlockBytes;
@@ -350,11 +354,7 @@ public static unsafe class KQuantDot
         var bits01 = Vector512.Create((byte)0x03);
         var bits45 = Vector512.Create((byte)0x30);
         // vpermw indices putting scale 4v + i on int16 lanes 8i .. 8i + 7 (the pair sums of its 16 values).
-        ref short indices = ref MemoryMarshal.GetReference(Q6_KScaleIndices);
-        var index0 = Vector512.LoadUnsafe(ref indices);
-        var index1 = Vector512.LoadUnsafe(ref indices, 32);
-        var index2 = Vector512.LoadUnsafe(ref indices, 64);
-        var index3 = Vector512.LoadUnsafe(ref indices, 96);
+        var (index0, index1, index2, index3) = ScaleIndices(Q6_KScaleIndices);
         for (int s = 0; s < superBlocks; s++)
         {
             byte* block = row + s * 210;

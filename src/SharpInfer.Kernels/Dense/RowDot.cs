@@ -292,7 +292,10 @@ public static unsafe class RowDot
         for (int i = 0; i < n; i += valuesPerStep)
         {
             int len = Math.Min(valuesPerStep, n - i);
-            Dequantize.Row(type, new ReadOnlySpan<byte>(row + (long)i / blockSize * blockBytes, len / blockSize * blockBytes), span[..len]);
+            byte* blocks = row + (long)i / blockSize * blockBytes;
+            // K-quant super-blocks through the vector dequantizer (the same values, ~20x faster than the scalar one).
+            if (type is GgmlType.Q4_K or GgmlType.Q6_K && KQuantDot.HasKernels) TileDequantizer.KQuantSuperBlocks(type, blocks, buffer, len / blockSize);
+            else Dequantize.Row(type, new ReadOnlySpan<byte>(blocks, len / blockSize * blockBytes), span[..len]);
             sum += TensorPrimitives.Dot(span[..len], new ReadOnlySpan<float>(x + i, len));
         }
         return sum;

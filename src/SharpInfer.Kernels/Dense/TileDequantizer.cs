@@ -46,6 +46,16 @@ public static unsafe class TileDequantizer
         w.DequantizeRow(row, new Span<float>(destination, w.Columns));
     }
 
+    /// <summary>
+    /// Stored Q4_K or Q6_K super-blocks (<paramref name="superBlocks"/> of them, as the file holds them) to floats with
+    /// the vector dequantizers; the values of <see cref="Dequantize.Row"/>. Requires <see cref="KQuantDot.HasKernels"/>.
+    /// </summary>
+    internal static void KQuantSuperBlocks(GgmlType type, byte* blocks, float* y, int superBlocks)
+    {
+        if (type == GgmlType.Q4_K) Q4_K<KQuantDot.StoredQ4_K>(blocks, y, superBlocks);
+        else Q6_K(blocks, y, superBlocks);
+    }
+
     /// <param name="payload">block 0's values; block b's start <paramref name="stride"/> * b bytes later.</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Q8_0(byte* payload, int stride, float* scales, float* y, int blocks)

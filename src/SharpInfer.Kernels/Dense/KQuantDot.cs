@@ -205,7 +205,8 @@ public static unsafe class KQuantDot
     /// <summary>
     /// A native copy of a Q4_K matrix (free it with <see cref="BlockScales.Free"/>), each super-block as
     /// [d: float][dmin: float][8 scales: u8][8 mins: u8][128 bytes of packed values, as stored]: the f16 scales
-    /// converted exactly and the 6-bit scales and mins unpacked once at load instead of for every token.
+    /// converted exactly and the 6-bit scales and mins unpacked once at load instead of for every token. Requires
+    /// <see cref="HasKernels"/>.
     /// </summary>
     public static byte* Repack(in WeightMatrix w)
     {
@@ -219,13 +220,7 @@ public static unsafe class KQuantDot
                 byte* block = w.Data + r * w.RowBytes + s * 144, dst = copy + r * rowBytes + s * RepackedQ4_KBytes;
                 *(float*)dst = HalfConvert.ToSingle(block);
                 *(float*)(dst + 4) = HalfConvert.ToSingle(block + 2);
-                var scales = new ReadOnlySpan<byte>(block + 4, 12);
-                for (int j = 0; j < 8; j++)
-                {
-                    var (scale, min) = Dequantize.ScaleMinK4(j, scales);
-                    dst[8 + j] = (byte)scale;
-                    dst[16 + j] = (byte)min;
-                }
+                UnpackScalesMinsK4(block + 4).Store(dst + 8); // 8 scales, then 8 mins
                 Buffer.MemoryCopy(block + 16, dst + 24, 128, 128);
             }
         return copy;

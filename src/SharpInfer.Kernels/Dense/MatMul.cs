@@ -25,7 +25,6 @@ public sealed unsafe class MatMul : IParallelWork
     private readonly int[] _rowsPerItem = new int[MaxGroup];
     private const int MaxGroup = 3;
     [ThreadStatic] private static float[]? t_rowBuffer;
-    private bool _tileGemv;
 
     private readonly WorkerPool _pool;
     private readonly WeightMatrix[] _w = new WeightMatrix[MaxGroup];
@@ -168,11 +167,10 @@ public sealed unsafe class MatMul : IParallelWork
         }
         if (anyEveryToken) quantizedTokens = tokens;
         _gemvTokens = gemvTokens;
-        _tileGemv = MatrixVectorTokensTakeTile;
-        _integerPath = integer && (anyEveryToken || gemvTokens > 0 && !_tileGemv);
+        _integerPath = integer && (anyEveryToken || gemvTokens > 0 && !MatrixVectorTokensTakeTile);
         _x = x; _tokens = tokens;
         _permuted = _preparedQ8 = _interleaved = _preparedF16 = false;
-        if (gemvTokens > 0 && RowDot.HasPreparedF16 && !_tileGemv)
+        if (gemvTokens > 0 && RowDot.HasPreparedF16 && !MatrixVectorTokensTakeTile)
             for (int i = 0; i < _count; i++)
                 if (_w[i].Type == GgmlType.F16) _preparedF16 = true;
         if (_preparedF16) PrepareHalfRows(x, gemvTokens, cols);
@@ -302,7 +300,7 @@ public sealed unsafe class MatMul : IParallelWork
         if (gemvTokens > 0)
         {
             if (_everyTokenInteger[m]) IntegerRows(w, y, start, end, gemvTokens);
-            else if (_tileGemv) GemmRows(w, y, start, end, 0, gemvTokens);
+            else if (MatrixVectorTokensTakeTile) GemmRows(w, y, start, end, 0, gemvTokens);
             else if (_integerPath) IntegerRows(w, y, start, end, gemvTokens);
             else if (w.Type == GgmlType.F32 && F32Rows.Applies(w.Columns))
                 for (int t = 0; t < gemvTokens; t++)
@@ -381,19 +379,20 @@ public sealed unsafe class MatMul : IParallelWork
             fixed (short* x16 = _x16) fixed (float* xd = _xd) fixed (int* xs = _xs) InterleavedGemm.Run(w, start, end, x16, xd, xs, tokens, y, rows);
             return;
         }
+        // The rows the kernels read: the packed (Q4_K: repacked) copy when there is one, else the stored blocks.
+        byte* readBase = w.Packed != null ? w.Packed : w.Data;
+        long readBytes = w.Packed != null ? w.PackedRowBytes : w.RowBytes;
         if (KQuantDot.IsSupported(w.Type))
         {
             // Q4_K requests the row ~12 KB ahead into L2 before each row: decode of the 1.1B shape +7-8% at one and two
             // threads (in-process A/B, alternating runs). Q6_K measured 5-8% slower with it (at both thread counts;
             // a lone 200 MB matrix in isolation ran faster with it, the model did not), so it leaves its rows to the
             // hardware prefetcher.
-            byte* kBase = w.Packed != null ? w.Packed : w.Data;
-            long kBytes = w.Packed != null ? w.PackedRowBytes : w.RowBytes;
-            int kAhead = w.Type == GgmlType.Q4_K ? (int)Math.Max(2, 12288 / kBytes) : 0;
+            int kAhead = w.Type == GgmlType.Q4_K ? (int)Math.Max(2, 12288 / readBytes) : 0;
             fixed (sbyte* xk = _xk) fixed (float* xkd = _xkd) fixed (short* prepared = _xkPrepared)
                 for (int r = start; r < end; r++)
                 {
-                    if (kAhead > 0 && r + kAhead < end) CachePrefetch.ToL2(kBase + (r + kAhead) * kBytes, kBytes);
+                    if (kAhead > 0 && r + kAhead < end) CachePrefetch.ToL2(readBase + (r + kAhead) * readBytes, readBytes);
                     KQuantDot.Dot(w.Type, w.Data + (long)r * w.RowBytes, xk, xkd, prepared, cols, tokens, y + r, rows,
                         w.Packed == null ? null : w.Packed + (long)r * w.PackedRowBytes);
                 }
@@ -404,9 +403,6 @@ public sealed unsafe class MatMul : IParallelWork
         // Short rows (the 135M shape's ~300-1600 bytes) decode ~8% faster with the rows 8 ahead requested early;
         // long rows stream at full bandwidth through the hardware prefetcher alone (measured: no gain at 1.1B).
         int ahead = w.RowBytes < 2048 ? 8 : 0;
-        // The rows the kernels read: the packed copy when there is one, else the stored blocks.
-        byte* readBase = w.Packed != null ? w.Packed : w.Data;
-        long readBytes = w.Packed != null ? w.PackedRowBytes : w.RowBytes;
         fixed (sbyte* xq = _xq) fixed (sbyte* xp = _xqPermuted) fixed (float* xd = _xd) fixed (int* xs = _xs) fixed (sbyte* xn = _xqNegated) fixed (float* xds = _xdSpread)
         fixed (float* xdp = _xdPadded) fixed (float* xsc = _xsScaled)
             for (int r = start; r < end; r++)

@@ -344,8 +344,7 @@ public sealed unsafe class LlamaModel : IDisposable
                     break;
                 }
                 case TokenStage.FeedForwardInput:
-                    TensorPrimitives.Add(residual, normed, residual);
-                    Norms.RmsNorm(residual, layer.FfnNorm, c.RmsEps, normed);
+                    Norms.FusedAddRmsNorm(normed, residual, layer.FfnNorm, c.RmsEps, normed);
                     break;
                 case TokenStage.SiluAndMul:
                 {
@@ -354,8 +353,8 @@ public sealed unsafe class LlamaModel : IDisposable
                     break;
                 }
                 case TokenStage.LayerOutput:
-                    TensorPrimitives.Add(residual, normed, residual);
-                    if (_layer + 1 < c.Layers) Norms.RmsNorm(residual, model._layers[_layer + 1].AttnNorm, c.RmsEps, normed);
+                    if (_layer + 1 < c.Layers) Norms.FusedAddRmsNorm(normed, residual, model._layers[_layer + 1].AttnNorm, c.RmsEps, normed);
+                    else TensorPrimitives.Add(residual, normed, residual);
                     break;
             }
         }

@@ -2,9 +2,19 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using SharpInfer.Kernels.Dense.Native;
 using SharpInfer.Kernels.Quantization;
 
 namespace SharpInfer.Kernels.Dense;
+
+/// <summary>How <see cref="InterleavedGemm.Interleave"/> arranges a group of 16 rows, i.e. which kernels read it.</summary>
+public enum InterleavedLayout
+{
+    /// <summary>By column pairs, widened to int16 for vpmaddwd: the managed kernels (AVX-512BW).</summary>
+    ColumnPairs,
+    /// <summary>By column quads, stored unsigned for vpdpbusd: the machine-code VNNI kernels (<see cref="InterleavedGemm.HasQuadKernels"/>).</summary>
+    ColumnQuads,
+}
 
 /// <summary>
 /// Q8_0 and Q4_0 weights times int8-quantized activations (<see cref="ActivationQuantizer"/>) through 16-bit
@@ -33,6 +43,11 @@ namespace SharpInfer.Kernels.Dense;
 /// f = fma(float(sum_b), d_w[r, b] * d_x[t, b], f) for b = 0, 1, ... in order, whichever of the 1..8-token kernels
 /// computed it. A token's result therefore never depends on the batch, the thread count or how rows were split.
 /// </para>
+/// <para>
+/// Where the processor has AVX512-VNNI the copy is laid out by column quads instead (<see cref="InterleavedLayout"/>)
+/// and machine-code kernels (<see cref="InterleavedVnni"/>) take vpdpbusd, 64 multiply-adds per instruction: the same
+/// exact int32 block sums and the same float operations in the same order, so the same bits as the 16-bit kernels.
+/// </para>
 /// </summary>
 public static unsafe class InterleavedGemm
 {
@@ -56,7 +71,17 @@ public static unsafe class InterleavedGemm
     }
 
     /// <summary>Whether <paramref name="w"/> has its interleaved copy and grouped scales, so its tokens take this path.</summary>
-    public static bool Applies(in WeightMatrix w) => w.Interleaved != null && w.GroupScales != null && Avx512BW.IsSupported;
+    public static bool Applies(in WeightMatrix w) => w.Interleaved != null && w.GroupScales != null && Avx512BW.IsSupported
+        && (w.InterleavedLayout == InterleavedLayout.ColumnPairs || HasQuadKernels);
+
+    /// <summary>Whether the VNNI kernels of the column-quad layout run here (see <see cref="InterleavedVnni"/>).</summary>
+    public static bool HasQuadKernels => InterleavedVnni.IsAvailable;
+
+    /// <summary>Why the VNNI kernels do not run here, or null when they do.</summary>
+    public static string? QuadKernelsUnavailable => InterleavedVnni.Unavailable;
+
+    /// <summary>The layout the loader builds: column quads where the VNNI kernels run, else column pairs.</summary>
+    public static InterleavedLayout PreferredLayout => HasQuadKernels ? InterleavedLayout.ColumnQuads : InterleavedLayout.ColumnPairs;
 
     /// <summary>
     /// Copies the values of a Q8_0 or Q4_0 matrix (see <see cref="Suits"/>) as [Rows / 16, Columns / 32, block] with
@@ -65,10 +90,17 @@ public static unsafe class InterleavedGemm
     /// 2 i + j of chunk c holds the nibbles (0..15, offset 8) of pair vector c in its low half and of pair vector c + 8
     /// in its high half. Free it with <see cref="BlockScales.Free"/>.
     /// </summary>
-    public static byte* Interleave(in WeightMatrix w)
+    /// <para>
+    /// <see cref="InterleavedLayout.ColumnQuads"/>, the same sizes: Q8_0 quad vector q (columns 4q..4q + 3) is 64
+    /// bytes at byte 64 q of the block, byte 4 i + j holding W[16 g + i, 32 b + 4 q + j] + 128 (unsigned); Q4_0: 4
+    /// chunks of 64 bytes, byte 4 i + j of chunk c holding the nibbles of quad c in its low half and of quad c + 4 in
+    /// its high half.
+    /// </para>
+    public static byte* Interleave(in WeightMatrix w, InterleavedLayout layout = InterleavedLayout.ColumnPairs)
     {
         if (w.Type is not (GgmlType.Q8_0 or GgmlType.Q4_0) || w.Rows % GroupRows != 0)
             throw new ArgumentException($"interleaving needs a Q8_0 or Q4_0 matrix of whole groups of {GroupRows} rows, not {w.Type} with {w.Rows} rows");
+        if (layout == InterleavedLayout.ColumnQuads) return InterleaveQuads(w);
         int blocks = w.Columns / 32, blockBytes = GgmlTypeInfo.BlockBytes(w.Type);
         int groupBlock = w.Type == GgmlType.Q8_0 ? Q8_0Pairs.GroupBlockBytes : Q4_0Pairs.GroupBlockBytes;
         var copy = (byte*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows / GroupRows * blocks * groupBlock), 64);
@@ -91,6 +123,31 @@ public static unsafe class InterleavedGemm
         return copy;
     }
 
+    private static byte* InterleaveQuads(in WeightMatrix w)
+    {
+        int blocks = w.Columns / 32, blockBytes = GgmlTypeInfo.BlockBytes(w.Type);
+        int groupBlock = w.Type == GgmlType.Q8_0 ? Q8_0Pairs.GroupBlockBytes : Q4_0Pairs.GroupBlockBytes; // same sizes
+        var copy = (byte*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows / GroupRows * blocks * groupBlock), 64);
+        for (long g = 0; g < w.Rows / GroupRows; g++)
+            for (int i = 0; i < GroupRows; i++)
+            {
+                byte* row = w.Data + (g * GroupRows + i) * w.RowBytes;
+                for (int b = 0; b < blocks; b++)
+                {
+                    byte* values = row + (long)b * blockBytes + 2;
+                    byte* group = copy + (g * blocks + b) * groupBlock + 4 * i;
+                    if (w.Type == GgmlType.Q8_0)
+                        for (int q = 0; q < 8; q++)
+                            for (int j = 0; j < 4; j++) group[64 * q + j] = (byte)(values[4 * q + j] ^ 0x80); // int8 + 128
+                    else
+                        for (int c = 0; c < 4; c++)
+                            for (int j = 0; j < 4; j++)
+                                group[64 * c + j] = (byte)(Q4Value(values, 4 * c + j) | Q4Value(values, 4 * (c + 4) + j) << 4);
+                }
+            }
+        return copy;
+    }
+
     /// <summary>Value k (0..31, unsigned nibble) of a Q4_0 block: byte k holds k in its low half and k + 16 in its high half.</summary>
     private static int Q4Value(byte* values, int k) => k < 16 ? values[k] & 0x0F : values[k - 16] >> 4;
 
@@ -101,10 +158,66 @@ public static unsafe class InterleavedGemm
     /// </summary>
     public static void Run(in WeightMatrix w, int start, int end, short* x16, float* xd, int* xs, int tokens, float* y, long yStride)
     {
-        if (!Applies(w)) throw new InvalidOperationException("the matrix has no interleaved copy (or this machine no AVX-512BW)");
+        if (!Applies(w) || w.InterleavedLayout != InterleavedLayout.ColumnPairs) throw new InvalidOperationException("the matrix has no column-pair interleaved copy (or this machine no AVX-512BW)");
         if (start % GroupRows != 0 || (end % GroupRows != 0 && end != w.Rows)) throw new ArgumentException($"rows [{start}, {end}) are not whole groups of {GroupRows}");
         if (w.Type == GgmlType.Q8_0) Run<Q8_0Pairs>(w, start, end, x16, xd, xs, tokens, y, yStride);
         else Run<Q4_0Pairs>(w, start, end, x16, xd, xs, tokens, y, yStride);
+    }
+
+    /// <summary>Bytes of the chunked activations of <paramref name="tokens"/> tokens of <paramref name="cols"/> (see <see cref="ChunkToken"/>).</summary>
+    public static long ChunkedBytes(int tokens, int cols) => (long)ChunkCount(tokens) * cols * ChunkTokens;
+
+    /// <summary>Entries of the chunked block sums or scales of <paramref name="tokens"/> tokens of <paramref name="cols"/>.</summary>
+    public static long ChunkedBlockEntries(int tokens, int cols) => (long)ChunkCount(tokens) * (cols / 32) * ChunkTokens;
+
+    /// <summary>Tokens whose activations the VNNI kernels read side by side.</summary>
+    private const int ChunkTokens = 8;
+
+    private static int ChunkCount(int tokens) => (tokens + ChunkTokens - 1) / ChunkTokens;
+
+    /// <summary>
+    /// Writes token <paramref name="t"/>'s int8 activations, block scales and block sums (<see cref="ActivationQuantizer.Quantize"/>)
+    /// in the order the VNNI kernels read: chunks of 8 tokens, and in a chunk block by block the 8 tokens' 32 values
+    /// ([chunks][blocks][8][32] bytes), scales and negated sums ([chunks][blocks][8]); a block of all 8 tokens is then
+    /// one run of 256 bytes, and each token's quads are constant offsets from it.
+    /// </summary>
+    public static void ChunkToken(int t, ReadOnlySpan<sbyte> quants, ReadOnlySpan<float> scales, ReadOnlySpan<int> sums, sbyte* chunked, float* chunkedScales, int* negatedSums)
+    {
+        int blocks = scales.Length, chunk = t / ChunkTokens, u = t % ChunkTokens;
+        long record = (long)chunk * blocks;
+        for (int b = 0; b < blocks; b++)
+        {
+            long at = (record + b) * ChunkTokens + u;
+            quants.Slice(b * 32, 32).CopyTo(new Span<sbyte>(chunked + at * 32, 32));
+            chunkedScales[at] = scales[b];
+            negatedSums[at] = -sums[b];
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Run"/> for a matrix laid out by column quads: the VNNI kernels, one call per group of 16 rows, over the
+    /// chunked activations (<see cref="ChunkToken"/>). The same bits as <see cref="Run"/> on the column-pair copy.
+    /// </summary>
+    public static void RunQuads(in WeightMatrix w, int start, int end, sbyte* chunked, float* chunkedScales, int* negatedSums, int tokens, float* y, long yStride)
+    {
+        if (!Applies(w) || w.InterleavedLayout != InterleavedLayout.ColumnQuads) throw new InvalidOperationException("the matrix has no column-quad copy (or this machine no VNNI kernels)");
+        if (start % GroupRows != 0 || (end % GroupRows != 0 && end != w.Rows)) throw new ArgumentException($"rows [{start}, {end}) are not whole groups of {GroupRows}");
+        int blocks = w.Columns / 32;
+        bool q4 = w.Type == GgmlType.Q4_0;
+        long groupBytes = (long)blocks * (q4 ? Q4_0Pairs.GroupBlockBytes : Q8_0Pairs.GroupBlockBytes);
+        InterleavedVnni.Call call = default;
+        call.X = chunked; call.XScales = chunkedScales; call.NegatedSums = negatedSums;
+        call.YStride = yStride * sizeof(float); call.Blocks = blocks; call.Tokens = tokens;
+        for (int r = start; r < end; r += GroupRows)
+        {
+            call.Weights = w.Interleaved + (long)r / GroupRows * groupBytes;
+            call.Scales = w.GroupScales + (long)r * blocks;
+            call.Y = y + r;
+            // As in Run: with several tokens the next group is requested while this one computes.
+            call.Prefetch = tokens >= PrefetchTokens && r + GroupRows < w.Rows ? call.Weights + groupBytes : null;
+            if (call.Prefetch != null) CachePrefetch.ToL2((byte*)(call.Scales + (long)GroupRows * blocks), (long)GroupRows * blocks * sizeof(ushort));
+            InterleavedVnni.Run(q4, &call);
+        }
     }
 
     /// <summary>Calls with at least this many tokens request the next group's weights ahead (see Run).</summary>

@@ -37,12 +37,17 @@ public sealed unsafe class MatMul : IParallelWork
     private readonly bool[] _everyTokenInteger = new bool[MaxGroup]; // matrix i sends every token through the integer path (IntegerBeatsGemm)
     private bool _integerPath;
     private bool _otherInteger;  // the integer call has a matrix without the interleaved copy (it reads the int8 values and sums)
-    private bool _interleavedQ4; // ... an interleaved Q4_0 matrix (it reads the block sums)
+    private bool _interleavedQ4; // ... an interleaved Q4_0 matrix laid out by column pairs (it reads the block sums)
+    private bool _quads;         // ... a matrix laid out by column quads (the VNNI kernels read the chunked activations)
     // Quantized activations: [tokens, cols] int8 and [tokens, cols / 32] scales; pinned, grown on demand.
     private sbyte[] _xq = [];
     private float[] _xd = [];
     private int[] _xs = [];
     private short[] _x16 = []; // [tokens, cols] the int8 activations widened for InterleavedGemm
+    // The same activations chunked for the VNNI kernels (InterleavedGemm.ChunkToken): values, scales, negated sums.
+    private sbyte[] _xChunked = [];
+    private float[] _xdChunked = [];
+    private int[] _xsChunked = [];
     // [tokens, Q4_0Prepared*] the same quants in the order DotQ4_0Grouped reads, their scales and scaled sums
     private sbyte[] _xqPermuted = [];
     private float[] _xdPadded = [];
@@ -177,9 +182,10 @@ public sealed unsafe class MatMul : IParallelWork
         if (_integerPath)
         {
             // Each kernel's own form of the activations, made once for every matrix of the call that reads it.
-            _otherInteger = _interleavedQ4 = _kQuant = false;
+            _otherInteger = _interleavedQ4 = _kQuant = _quads = false;
             for (int i = 0; i < _count; i++)
             {
+                if (InterleavedGemm.Applies(_w[i]) && _w[i].InterleavedLayout == InterleavedLayout.ColumnQuads) { _quads = true; continue; }
                 if (InterleavedGemm.Applies(_w[i])) { _interleaved = true; _interleavedQ4 |= _w[i].Type == GgmlType.Q4_0; continue; }
                 if (KQuantDot.IsSupported(_w[i].Type)) { _kQuant = true; continue; }
                 _otherInteger = true;
@@ -199,7 +205,7 @@ public sealed unsafe class MatMul : IParallelWork
     private void EnsureActivationBuffers(int tokens, int cols)
     {
         long n = (long)tokens * cols;
-        if (_otherInteger || _interleaved) // the blocks of 32 (a call of K-quants alone reads only its own form)
+        if (_otherInteger || _interleaved || _quads) // the blocks of 32 (a call of K-quants alone reads only its own form)
         {
             if (_xq.Length < n) _xq = GC.AllocateArray<sbyte>((int)Math.Max(n, 2L * _xq.Length), pinned: true);
             if (_xd.Length < n / 32)
@@ -209,6 +215,16 @@ public sealed unsafe class MatMul : IParallelWork
             }
         }
         if (_interleaved && _x16.Length < n) _x16 = GC.AllocateArray<short>(_xq.Length, pinned: true);
+        if (_quads)
+        {
+            long bytes = InterleavedGemm.ChunkedBytes(tokens, cols), entries = InterleavedGemm.ChunkedBlockEntries(tokens, cols);
+            if (_xChunked.Length < bytes) _xChunked = GC.AllocateArray<sbyte>((int)Math.Max(bytes, 2L * _xChunked.Length), pinned: true);
+            if (_xdChunked.Length < entries)
+            {
+                _xdChunked = GC.AllocateArray<float>((int)Math.Max(entries, 2L * _xdChunked.Length), pinned: true);
+                _xsChunked = GC.AllocateArray<int>(_xdChunked.Length, pinned: true);
+            }
+        }
         if (_preparedQ8)
         {
             long spread = (long)tokens * IntegerDot.Q8_0SpreadFloats(cols);
@@ -244,14 +260,17 @@ public sealed unsafe class MatMul : IParallelWork
             int kp = KQuantDot.PreparedShorts(cols);
             KQuantDot.Prepare(xk, _xkPrepared.AsSpan(t * kp, kp));
         }
-        if (!_interleaved && !_otherInteger) return; // no kernel of the call reads the blocks of 32
+        if (!_interleaved && !_otherInteger && !_quads) return; // no kernel of the call reads the blocks of 32
         var xq = _xq.AsSpan(t * cols, cols);
         var xd = _xd.AsSpan(t * blocks, blocks);
         var xs = _xs.AsSpan(t * blocks, blocks);
-        // The interleaved kernels read only the int16 form (and the sums for Q4_0); the int8 values and the sums are
+        // The column-pair kernels read only the int16 form (and the sums for Q4_0); the int8 values and the sums are
         // made only for the call's other kernels.
-        if (_interleaved) ActivationQuantizer.QuantizeWidened(x, _x16.AsSpan(t * cols, cols), xd, _otherInteger ? xq : default, _otherInteger || _interleavedQ4 ? xs : default);
+        if (_interleaved) ActivationQuantizer.QuantizeWidened(x, _x16.AsSpan(t * cols, cols), xd, _otherInteger || _quads ? xq : default, _otherInteger || _interleavedQ4 || _quads ? xs : default);
         else ActivationQuantizer.Quantize(x, xq, xd, xs);
+        if (_quads)
+            fixed (sbyte* chunked = _xChunked) fixed (float* chunkedScales = _xdChunked) fixed (int* negatedSums = _xsChunked)
+                InterleavedGemm.ChunkToken(t, xq, xd, xs, chunked, chunkedScales, negatedSums);
         if (_preparedQ8)
         {
             int spread = IntegerDot.Q8_0SpreadFloats(cols);
@@ -376,7 +395,11 @@ public sealed unsafe class MatMul : IParallelWork
         int cols = w.Columns, rows = w.Rows;
         if (InterleavedGemm.Applies(w))
         {
-            fixed (short* x16 = _x16) fixed (float* xd = _xd) fixed (int* xs = _xs) InterleavedGemm.Run(w, start, end, x16, xd, xs, tokens, y, rows);
+            if (w.InterleavedLayout == InterleavedLayout.ColumnQuads)
+                fixed (sbyte* chunked = _xChunked) fixed (float* chunkedScales = _xdChunked) fixed (int* negatedSums = _xsChunked)
+                    InterleavedGemm.RunQuads(w, start, end, chunked, chunkedScales, negatedSums, tokens, y, rows);
+            else
+                fixed (short* x16 = _x16) fixed (float* xd = _xd) fixed (int* xs = _xs) InterleavedGemm.Run(w, start, end, x16, xd, xs, tokens, y, rows);
             return;
         }
         // The rows the kernels read: the packed (Q4_K: repacked) copy when there is one, else the stored blocks.

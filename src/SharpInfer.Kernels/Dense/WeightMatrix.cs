@@ -43,9 +43,11 @@ public readonly unsafe struct WeightMatrix
     /// the matrix through <see cref="InterleavedGemm"/>.
     /// </summary>
     public readonly byte* Interleaved;
+    /// <summary>How <see cref="Interleaved"/> is laid out, which decides the kernels that read it.</summary>
+    public readonly InterleavedLayout InterleavedLayout;
 
     public WeightMatrix(byte* data, GgmlType type, int rows, int columns, float* scales = null, byte* packed = null, byte* blocked = null, int blockColumns = 0,
-        ushort* groupScales = null, byte* interleaved = null)
+        ushort* groupScales = null, byte* interleaved = null, InterleavedLayout interleavedLayout = InterleavedLayout.ColumnPairs)
     {
         if (columns % GgmlTypeInfo.BlockSize(type) != 0)
             throw new ArgumentException($"{columns} columns is not a multiple of the {type} block size {GgmlTypeInfo.BlockSize(type)}");
@@ -59,22 +61,23 @@ public readonly unsafe struct WeightMatrix
         if (interleaved != null && (type is not (GgmlType.Q8_0 or GgmlType.Q4_0) || rows % InterleavedGemm.GroupRows != 0))
             throw new ArgumentException($"an interleaved copy needs a Q8_0 or Q4_0 matrix of whole groups of {InterleavedGemm.GroupRows} rows");
         Interleaved = interleaved;
+        InterleavedLayout = interleavedLayout;
     }
 
     /// <summary>The same matrix with a block-scale table (from <see cref="BlockScales.Create"/>).</summary>
-    public WeightMatrix WithScales(float* scales) => new(Data, Type, Rows, Columns, scales, Packed, Blocked, BlockColumns, scales == null ? null : GroupScales, Interleaved);
+    public WeightMatrix WithScales(float* scales) => new(Data, Type, Rows, Columns, scales, Packed, Blocked, BlockColumns, scales == null ? null : GroupScales, Interleaved, InterleavedLayout);
 
     /// <summary>The same matrix with its packed payloads (from <see cref="BlockScales.Pack"/>).</summary>
-    public WeightMatrix WithPacked(byte* packed) => new(Data, Type, Rows, Columns, Scales, packed, Blocked, BlockColumns, GroupScales, Interleaved);
+    public WeightMatrix WithPacked(byte* packed) => new(Data, Type, Rows, Columns, Scales, packed, Blocked, BlockColumns, GroupScales, Interleaved, InterleavedLayout);
 
     /// <summary>The same matrix with its column-blocked copy (from <see cref="RowDot.BlockF16"/>).</summary>
-    public WeightMatrix WithBlocked(byte* blocked, int blockColumns) => new(Data, Type, Rows, Columns, Scales, Packed, blocked, blockColumns, GroupScales, Interleaved);
+    public WeightMatrix WithBlocked(byte* blocked, int blockColumns) => new(Data, Type, Rows, Columns, Scales, Packed, blocked, blockColumns, GroupScales, Interleaved, InterleavedLayout);
 
     /// <summary>The same matrix with grouped block scales (from <see cref="BlockScales.Group"/>).</summary>
-    public WeightMatrix WithGroupScales(ushort* groupScales) => new(Data, Type, Rows, Columns, Scales, Packed, Blocked, BlockColumns, groupScales, Interleaved);
+    public WeightMatrix WithGroupScales(ushort* groupScales) => new(Data, Type, Rows, Columns, Scales, Packed, Blocked, BlockColumns, groupScales, Interleaved, InterleavedLayout);
 
-    /// <summary>The same matrix with its interleaved copy (from <see cref="InterleavedGemm.Interleave"/>).</summary>
-    public WeightMatrix WithInterleaved(byte* interleaved) => new(Data, Type, Rows, Columns, Scales, Packed, Blocked, BlockColumns, GroupScales, interleaved);
+    /// <summary>The same matrix with its interleaved copy (from <see cref="InterleavedGemm.Interleave"/> with that layout).</summary>
+    public WeightMatrix WithInterleaved(byte* interleaved, InterleavedLayout layout) => new(Data, Type, Rows, Columns, Scales, Packed, Blocked, BlockColumns, GroupScales, interleaved, layout);
 
     /// <summary>Bytes of one row of <see cref="Packed"/>.</summary>
     public int PackedRowBytes => Type switch

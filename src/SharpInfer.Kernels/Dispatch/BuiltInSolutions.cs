@@ -50,7 +50,7 @@ internal static unsafe class BuiltInSolutions
             if (IntegerDot.IsSupported(type))
                 r.Register(new($"gemm_{t}_int8", OpKind.Gemm, Isa.Avx2, new GemmKernel(IntegerGemm), Supports)
                 {
-                    Description = "Activations quantized to int8 blocks; a prepared matrix of whole 16-row groups (PreparedWeights) takes 16-bit multiply-adds over its interleaved copy (AVX-512BW), others maddubs/madd integer dots (AVX-512BW, AVX2, scalar).",
+                    Description = "Activations quantized to int8 blocks; a prepared matrix of whole 16-row groups (PreparedWeights) takes vpdpbusd over its column-quad copy (AVX512-VNNI machine code, Linux x64) or 16-bit multiply-adds over its column-pair copy (AVX-512BW), others maddubs/madd integer dots (AVX-512BW, AVX2, scalar).",
                     QuantizesActivations = true,
                     Priority = 1, // what the engine runs for decode
                 });

@@ -24,9 +24,10 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
         private readonly GCHandle _pin;
         private readonly float* _scales;
         private readonly ushort* _grouped;
-        private readonly byte* _packed, _interleaved;
+        private readonly byte* _packed, _interleaved, _quads;
         public readonly WeightMatrix Plain;       // only the stored blocks
-        public readonly WeightMatrix Interleaved; // takes InterleavedGemm
+        public readonly WeightMatrix Interleaved; // takes InterleavedGemm's managed 16-bit kernels (column pairs)
+        public readonly WeightMatrix Quads;       // takes its VNNI kernels (column quads), where they run
         public readonly WeightMatrix Packed;      // the same values through IntegerDot
 
         public QMatrix(GgmlType type, int rows, int cols, int seed)
@@ -43,15 +44,19 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
             Packed = w.WithPacked(_packed);
             if (rows % InterleavedGemm.GroupRows == 0)
             {
-                _interleaved = InterleavedGemm.Interleave(w);
+                _interleaved = InterleavedGemm.Interleave(w, InterleavedLayout.ColumnPairs);
+                _quads = InterleavedGemm.Interleave(w, InterleavedLayout.ColumnQuads);
                 _grouped = BlockScales.Group(w);
-                Interleaved = w.WithGroupScales(_grouped).WithInterleaved(_interleaved);
+                Interleaved = w.WithGroupScales(_grouped).WithInterleaved(_interleaved, InterleavedLayout.ColumnPairs);
+                Quads = w.WithGroupScales(_grouped).WithInterleaved(_quads, InterleavedLayout.ColumnQuads);
             }
         }
 
+        public WeightMatrix Layout(InterleavedLayout layout) => layout == InterleavedLayout.ColumnQuads ? Quads : Interleaved;
+
         public void Dispose()
         {
-            BlockScales.Free(_scales); BlockScales.Free(_packed); BlockScales.Free(_grouped); BlockScales.Free(_interleaved);
+            BlockScales.Free(_scales); BlockScales.Free(_packed); BlockScales.Free(_grouped); BlockScales.Free(_interleaved); BlockScales.Free(_quads);
             _pin.Free();
         }
     }
@@ -133,22 +138,114 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
                     Assert.Equal(m.Packed.Scales[(g * 16 + i) * blocks + b], HalfConvert.ToSingle(m.Interleaved.GroupScales[(g * blocks + b) * 16 + i]));
     }
 
+    /// <summary>Column quads: Q8_0 quad vector q of a block is 64 bytes at byte 64 q holding the values + 128; Q4_0:
+    /// chunk c's bytes hold quad c in their low nibbles and quad c + 4 in their high nibbles.</summary>
+    [Theory]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.Q4_0)]
+    public void TheQuadCopyHoldsEachRowsValuesByColumnQuads(GgmlType type)
+    {
+        if (!Avx512BW.IsSupported) return;
+        const int rows = 32, cols = 96;
+        using var m = new QMatrix(type, rows, cols, 3);
+        int blocks = cols / 32, blockBytes = GgmlTypeInfo.BlockBytes(type);
+        byte* copy = m.Quads.Interleaved;
+        for (int r = 0; r < rows; r++)
+            for (int k = 0; k < cols; k++)
+            {
+                byte* values = m.Plain.Data + (long)r * m.Plain.RowBytes + k / 32 * blockBytes + 2;
+                int g = r / 16, i = r % 16, b = k / 32, q = k % 32 / 4, j = k % 4, expected, actual;
+                if (type == GgmlType.Q8_0)
+                {
+                    expected = (sbyte)values[k % 32];
+                    actual = copy[((g * blocks + b) * 8 + q) * 64 + 4 * i + j] - 128;
+                }
+                else
+                {
+                    expected = k % 32 < 16 ? values[k % 32] & 0x0F : values[k % 32 - 16] >> 4;
+                    byte packed = copy[(g * blocks + b) * 256 + q % 4 * 64 + 4 * i + j];
+                    actual = q < 4 ? packed & 0x0F : packed >> 4;
+                }
+                Assert.True(expected == actual, $"{type} row {r} column {k}: quad copy {actual}, stored {expected}");
+            }
+    }
+
     /// <summary>
-    /// 576 columns (18 blocks) and 2048 (64); 48 rows on two threads: items of whole groups; 19 tokens: groups of 8,
-    /// 8 and 3. Against a float64 reference of the same dequantized weights and the same int8 activations.
+    /// The VNNI kernels run wherever the processor reports AVX512-VNNI on Linux x64 (unless switched off), so that a
+    /// failure to map them shows here instead of as a silent fall back to the slower kernels. And the committed bytes
+    /// are those of the committed assembly source (checked where GNU as is installed, as on the reference machine).
+    /// </summary>
+    [Fact]
+    public void TheVnniKernelsRunWhereTheProcessorHasThemAndMatchTheirSource()
+    {
+        bool vnni = Avx512BW.IsSupported && X86Base.IsSupported && (X86Base.CpuId(7, 0).Ecx & (1 << 11)) != 0;
+        bool expected = vnni && OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64
+            && Environment.GetEnvironmentVariable("SHARPINFER_NATIVE_KERNELS") != "0";
+        output.WriteLine($"AVX512-VNNI: {vnni}; quad kernels: {InterleavedGemm.HasQuadKernels} ({InterleavedGemm.QuadKernelsUnavailable ?? "running"})");
+        Assert.True(expected == InterleavedGemm.HasQuadKernels, $"expected the VNNI kernels to be {(expected ? "available" : "off")}: {InterleavedGemm.QuadKernelsUnavailable}");
+        Assert.Equal(expected ? InterleavedLayout.ColumnQuads : InterleavedLayout.ColumnPairs, InterleavedGemm.PreferredLayout);
+        string root = RepositoryRoot();
+        if (!File.Exists("/usr/bin/as") && !File.Exists("/usr/local/bin/as")) { output.WriteLine("GNU as not installed: source check skipped"); return; }
+        var check = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("bash", ["tools/assemble-native.sh", "--check"])
+            { WorkingDirectory = root, RedirectStandardError = true, RedirectStandardOutput = true })!;
+        string errors = check.StandardError.ReadToEnd();
+        check.WaitForExit();
+        Assert.True(check.ExitCode == 0, $"tools/assemble-native.sh --check: {errors}");
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "tools", "assemble-native.sh"))) return dir.FullName;
+        throw new InvalidOperationException("repository root (tools/assemble-native.sh) not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>
+    /// The VNNI kernels give the 16-bit kernels' bits exactly, for every token count 1..19 (chunks of 8 and every
+    /// remainder), at 576 and 2048 columns, on one and two threads: both sum each block exactly in int32 and do the
+    /// same float operations in the same order.
     /// </summary>
     [Theory]
-    [InlineData(GgmlType.Q8_0, 48, 576)]
-    [InlineData(GgmlType.Q8_0, 32, 2048)]
-    [InlineData(GgmlType.Q4_0, 48, 576)]
-    [InlineData(GgmlType.Q4_0, 32, 2048)]
-    public void ProductsMatchTheReferenceOfTheSameQuantization(GgmlType type, int rows, int cols)
+    [InlineData(GgmlType.Q8_0, 576)]
+    [InlineData(GgmlType.Q8_0, 2048)]
+    [InlineData(GgmlType.Q4_0, 576)]
+    [InlineData(GgmlType.Q4_0, 2048)]
+    public void TheVnniKernelsGiveTheSixteenBitKernelsBits(GgmlType type, int cols)
+    {
+        if (!InterleavedGemm.HasQuadKernels) { output.WriteLine($"no VNNI kernels here: {InterleavedGemm.QuadKernelsUnavailable}"); return; }
+        const int rows = 48, tokens = 19;
+        using var m = new QMatrix(type, rows, cols, 21);
+        var x = Activations(tokens, cols, 22);
+        for (int count = 1; count <= tokens; count++)
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var pairs = Run(m.Interleaved, x, tokens - count, count, threads);
+                var quads = Run(m.Quads, x, tokens - count, count, threads);
+                AssertSameBits(pairs, 0, quads, 0, count * rows, $"{type} {cols} columns, {count} tokens, {threads} threads");
+            }
+    }
+
+    /// <summary>
+    /// 576 columns (18 blocks) and 2048 (64); 48 rows on two threads: items of whole groups; 19 tokens: groups of 8,
+    /// 8 and 3. Against a float64 reference of the same dequantized weights and the same int8 activations; both layouts.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.Q8_0, 48, 576, InterleavedLayout.ColumnPairs)]
+    [InlineData(GgmlType.Q8_0, 32, 2048, InterleavedLayout.ColumnPairs)]
+    [InlineData(GgmlType.Q4_0, 48, 576, InterleavedLayout.ColumnPairs)]
+    [InlineData(GgmlType.Q4_0, 32, 2048, InterleavedLayout.ColumnPairs)]
+    [InlineData(GgmlType.Q8_0, 48, 576, InterleavedLayout.ColumnQuads)]
+    [InlineData(GgmlType.Q8_0, 32, 2048, InterleavedLayout.ColumnQuads)]
+    [InlineData(GgmlType.Q4_0, 48, 576, InterleavedLayout.ColumnQuads)]
+    [InlineData(GgmlType.Q4_0, 32, 2048, InterleavedLayout.ColumnQuads)]
+    public void ProductsMatchTheReferenceOfTheSameQuantization(GgmlType type, int rows, int cols, InterleavedLayout layout)
     {
         if (!Avx512BW.IsSupported) return; // the loader builds no interleaved copy without AVX-512BW
+        if (layout == InterleavedLayout.ColumnQuads && !InterleavedGemm.HasQuadKernels) return;
         const int tokens = 19;
         using var m = new QMatrix(type, rows, cols, 5);
         var x = Activations(tokens, cols, 6);
-        var y = Run(m.Interleaved, x, 0, tokens, threads: 2);
+        var y = Run(m.Layout(layout), x, 0, tokens, threads: 2);
         var reference = ReferenceKernels.Gemm(m.Plain, x, tokens, quantizeActivations: true);
         var fullPrecision = ReferenceKernels.Gemm(m.Plain, x, tokens);
         double maxRef = 0, maxErr = 0, maxFull = 0;
@@ -158,7 +255,7 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
             maxErr = Math.Max(maxErr, Math.Abs(y[i] - reference[i]));
             maxFull = Math.Max(maxFull, Math.Abs(y[i] - fullPrecision[i]));
         }
-        output.WriteLine($"{type} {rows} x {cols}, {tokens} tokens: max |out - ref| {maxErr:E2} ({maxErr / maxRef:E2} of max |ref|); against full-precision activations {maxFull:E2} ({maxFull / maxRef:E2})");
+        output.WriteLine($"{type} {layout} {rows} x {cols}, {tokens} tokens: max |out - ref| {maxErr:E2} ({maxErr / maxRef:E2} of max |ref|); against full-precision activations {maxFull:E2} ({maxFull / maxRef:E2})");
         Assert.True(maxErr <= 1e-4 * maxRef, $"max |out - ref| {maxErr:E3} > 1e-4 * max |ref| {maxRef:E3}");
         Assert.True(maxFull > maxErr, "int8 activations should be further from the full-precision products than from their own reference");
     }
@@ -169,23 +266,27 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
     /// the packed copy sum in another order, so some bits differ.
     /// </summary>
     [Theory]
-    [InlineData(GgmlType.Q8_0)]
-    [InlineData(GgmlType.Q4_0)]
-    public void ATokensBitsDoNotDependOnTheBatchTheThreadsOrTheDecodeMode(GgmlType type)
+    [InlineData(GgmlType.Q8_0, InterleavedLayout.ColumnPairs)]
+    [InlineData(GgmlType.Q4_0, InterleavedLayout.ColumnPairs)]
+    [InlineData(GgmlType.Q8_0, InterleavedLayout.ColumnQuads)]
+    [InlineData(GgmlType.Q4_0, InterleavedLayout.ColumnQuads)]
+    public void ATokensBitsDoNotDependOnTheBatchTheThreadsOrTheDecodeMode(GgmlType type, InterleavedLayout layout)
     {
         if (!Avx512BW.IsSupported) return;
+        if (layout == InterleavedLayout.ColumnQuads && !InterleavedGemm.HasQuadKernels) return;
         const int rows = 64, cols = 576, tokens = 21;
         using var m = new QMatrix(type, rows, cols, 7);
         var x = Activations(tokens, cols, 8);
-        var all = Run(m.Interleaved, x, 0, tokens, threads: 2);
+        var w = m.Layout(layout);
+        var all = Run(w, x, 0, tokens, threads: 2);
         foreach (var (first, count) in new[] { (0, 1), (1, 2), (3, 3), (6, 4), (10, 5), (15, 6), (2, 7), (13, 8), (4, 9), (5, 16) })
         {
-            var part = Run(m.Interleaved, x, first, count, threads: 1);
+            var part = Run(w, x, first, count, threads: 1);
             AssertSameBits(all, first * rows, part, 0, count * rows, $"tokens {first}..{first + count - 1} as a GEMM of {count}");
         }
         foreach (bool decodeTakesTile in new[] { false, true })
         {
-            var decode = Run(m.Interleaved, x, 0, tokens, threads: 2, gemv: 5, decodeTakesTile: decodeTakesTile);
+            var decode = Run(w, x, 0, tokens, threads: 2, gemv: 5, decodeTakesTile: decodeTakesTile);
             AssertSameBits(all, 0, decode, 0, tokens * rows, $"five decode tokens first, decode on the tile: {decodeTakesTile}");
         }
         var integerDots = Run(m.Packed, x, 0, 3, threads: 1); // three tokens: the int8 matrix-vector path
@@ -226,6 +327,7 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
         using var weights = new PreparedWeights();
         var w = weights.Prepare(m.Plain);
         Assert.True(InterleavedGemm.Applies(w));
+        Assert.Equal(InterleavedGemm.PreferredLayout, w.InterleavedLayout); // the loader's layout: the VNNI kernels where they run
         var x = Activations(tokens, cols, 13);
         var y = Run(w, x, 0, tokens, threads: 1);
         var reference = ReferenceKernels.Gemm(m.Plain, x, tokens, quantizeActivations: true);
@@ -265,12 +367,17 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
     /// match their reference and a decode token's bits do not depend on the prompt tokens behind it.
     /// </summary>
     [Theory]
-    [InlineData(GgmlType.Q8_0, false, true)]
-    [InlineData(GgmlType.Q8_0, true, true)]
-    [InlineData(GgmlType.Q4_0, false, true)]
-    [InlineData(GgmlType.Q4_0, true, false)]
-    public void MixedCallsAndFloatActivationsStayCorrectAndBatchInvariant(GgmlType type, bool decodeTakesTile, bool quantizeActivations)
+    [InlineData(GgmlType.Q8_0, false, true, InterleavedLayout.ColumnPairs)]
+    [InlineData(GgmlType.Q8_0, true, true, InterleavedLayout.ColumnPairs)]
+    [InlineData(GgmlType.Q4_0, false, true, InterleavedLayout.ColumnPairs)]
+    [InlineData(GgmlType.Q4_0, true, false, InterleavedLayout.ColumnPairs)]
+    [InlineData(GgmlType.Q8_0, false, true, InterleavedLayout.ColumnQuads)]
+    [InlineData(GgmlType.Q8_0, true, true, InterleavedLayout.ColumnQuads)]
+    [InlineData(GgmlType.Q4_0, false, true, InterleavedLayout.ColumnQuads)]
+    [InlineData(GgmlType.Q4_0, true, false, InterleavedLayout.ColumnQuads)]
+    public void MixedCallsAndFloatActivationsStayCorrectAndBatchInvariant(GgmlType type, bool decodeTakesTile, bool quantizeActivations, InterleavedLayout layout)
     {
+        if (layout == InterleavedLayout.ColumnQuads && !InterleavedGemm.HasQuadKernels) return;
         const int cols = 576, tokens = 7, decode = 3;
         using var a = new QMatrix(type, 48, cols, 16);
         using var b = new QMatrix(type, 40, cols, 17);
@@ -282,7 +389,7 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
             var yb = GC.AllocateArray<float>(count * 40, pinned: true);
             fixed (float* xp = x) fixed (float* yap = ya) fixed (float* ybp = yb)
                 new MatMul(pool) { MatrixVectorTokensTakeTile = decodeTakesTile, QuantizeActivations = quantizeActivations }
-                    .Run(a.Interleaved, yap, b.Packed, ybp, xp + (long)first * cols, count, gemv);
+                    .Run(a.Layout(layout), yap, b.Packed, ybp, xp + (long)first * cols, count, gemv);
             return ya;
         }
         var all = Call(0, tokens, decode);
@@ -315,6 +422,13 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
             float* ypp = yp; short* xpp = xp; float* xdpp = xdp; int* xspp = xsp;
             Assert.Throws<ArgumentException>(() => InterleavedGemm.Run(w, 8, 32, xpp, xdpp, xspp, 1, ypp, 32));
             Assert.Throws<InvalidOperationException>(() => InterleavedGemm.Run(m.Packed, 0, 32, xpp, xdpp, xspp, 1, ypp, 32));
+            if (InterleavedGemm.HasQuadKernels)
+            {
+                var q = m.Quads;
+                Assert.Throws<InvalidOperationException>(() => InterleavedGemm.Run(q, 0, 32, xpp, xdpp, xspp, 1, ypp, 32)); // the wrong layout for these kernels
+                Assert.Throws<InvalidOperationException>(() => InterleavedGemm.RunQuads(w, 0, 32, null, null, null, 1, ypp, 32));
+                Assert.Throws<ArgumentException>(() => InterleavedGemm.RunQuads(q, 8, 32, null, null, null, 1, ypp, 32));
+            }
         }
     }
 }

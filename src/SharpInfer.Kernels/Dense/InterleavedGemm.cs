@@ -183,16 +183,28 @@ public static unsafe class InterleavedGemm
     /// </summary>
     public static void ChunkToken(int t, ReadOnlySpan<sbyte> quants, ReadOnlySpan<float> scales, ReadOnlySpan<int> sums, sbyte* chunked, float* chunkedScales, int* negatedSums)
     {
-        int blocks = scales.Length, chunk = t / ChunkTokens, u = t % ChunkTokens;
-        long record = (long)chunk * blocks;
-        for (int b = 0; b < blocks; b++)
+        int blocks = scales.Length;
+        long at = ChunkEntry(t, blocks);
+        for (int b = 0; b < blocks; b++, at += ChunkTokens)
         {
-            long at = (record + b) * ChunkTokens + u;
             quants.Slice(b * 32, 32).CopyTo(new Span<sbyte>(chunked + at * 32, 32));
             chunkedScales[at] = scales[b];
             negatedSums[at] = -sums[b];
         }
     }
+
+    /// <summary>
+    /// Quantizes token <paramref name="t"/>'s activations straight into the chunked form (<see cref="ChunkToken"/>),
+    /// for calls whose kernels read nothing else: the same values, without the token-major copy.
+    /// </summary>
+    public static void QuantizeChunkToken(int t, ReadOnlySpan<float> x, sbyte* chunked, float* chunkedScales, int* negatedSums)
+    {
+        long at = ChunkEntry(t, x.Length / 32);
+        ActivationQuantizer.QuantizeStrided(x, chunked + at * 32, ChunkTokens * 32, chunkedScales + at, negatedSums + at, ChunkTokens);
+    }
+
+    /// <summary>Index of token t's entry for block 0 in the chunked scales and sums (times 32: its values).</summary>
+    private static long ChunkEntry(int t, int blocks) => (long)t / ChunkTokens * blocks * ChunkTokens + t % ChunkTokens;
 
     /// <summary>
     /// <see cref="Run"/> for a matrix laid out by column quads: the VNNI kernels, one call per group of 16 rows, over the

@@ -134,6 +134,50 @@ public static class ActivationQuantizer
         return float.IsFinite(id) ? id : 0f;
     }
 
+    /// <summary>
+    /// <see cref="Quantize"/> with each block's outputs written apart, for kernels that read several tokens' blocks side
+    /// by side: block b's 32 int8 values at <paramref name="quants"/> + b * <paramref name="quantStride"/>, its scale at
+    /// <paramref name="scales"/>[b * <paramref name="entryStride"/>] and minus the sum of its int8 values at
+    /// <paramref name="negatedSums"/>[b * <paramref name="entryStride"/>]. The same values as <see cref="Quantize"/>.
+    /// </summary>
+    public static unsafe void QuantizeStrided(ReadOnlySpan<float> x, sbyte* quants, long quantStride, float* scales, int* negatedSums, long entryStride)
+    {
+        int blocks = x.Length / BlockSize;
+        if (x.Length % BlockSize != 0) throw new ArgumentException($"activation length {x.Length} must be a multiple of {BlockSize}");
+        if (!Avx512F.IsSupported)
+        {
+            Span<sbyte> q = stackalloc sbyte[BlockSize];
+            Span<float> d = stackalloc float[1];
+            Span<int> sum = stackalloc int[1];
+            for (int b = 0; b < blocks; b++)
+            {
+                Quantize(x.Slice(b * BlockSize, BlockSize), q, d, sum);
+                q.CopyTo(new Span<sbyte>(quants + b * quantStride, BlockSize));
+                scales[b * entryStride] = d[0];
+                negatedSums[b * entryStride] = -sum[0];
+            }
+            return;
+        }
+        for (int b = 0; b < blocks; b++)
+        {
+            // Quantize512's operations, block by block.
+            ref readonly float xs = ref x[b * BlockSize];
+            var v0 = Vector512.LoadUnsafe(in xs);
+            var v1 = Vector512.LoadUnsafe(in xs, 16);
+            var amax = Vector512.Max(Vector512.Abs(v0), Vector512.Abs(v1));
+            float max = HorizontalMax(Vector256.Max(amax.GetLower(), amax.GetUpper()));
+            float d = max / 127f, id = InverseScale(d);
+            var scale = Vector512.Create(id);
+            var i0 = Avx512F.ConvertToVector512Int32(v0 * scale, FloatRoundingMode.ToEven);
+            var i1 = Avx512F.ConvertToVector512Int32(v1 * scale, FloatRoundingMode.ToEven);
+            sbyte* q = quants + b * quantStride;
+            Avx512F.ConvertToVector128SByte(i0).Store(q);
+            Avx512F.ConvertToVector128SByte(i1).Store(q + 16);
+            scales[b * entryStride] = d;
+            negatedSums[b * entryStride] = -Vector512.Sum(i0 + i1);
+        }
+    }
+
     /// <summary>The scalar definition of one block, of any length (same results as the vector paths).</summary>
     public static void QuantizeBlockScalar(ReadOnlySpan<float> x, Span<sbyte> q, out float scale)
     {

@@ -467,5 +467,20 @@ public unsafe class IntegerDotTests
         Assert.Equal(widened, widened4);
         Assert.Equal(d, d4);
         Assert.Equal(sums, sums4);
+        // The strided form of the VNNI kernels (blocks 96 bytes apart, entries 3 apart): the same values, minus the sums;
+        // the bytes between blocks stay as they were.
+        var strided = new sbyte[40 * 96];
+        Array.Fill(strided, (sbyte)77);
+        var d5 = new float[40 * 3];
+        var negated = new int[40 * 3];
+        fixed (sbyte* sp = strided) fixed (float* dp = d5) fixed (int* np = negated)
+            ActivationQuantizer.QuantizeStrided(x, sp, 96, dp, np, 3);
+        for (int b = 0; b < 40; b++)
+        {
+            Assert.Equal(q.AsSpan(b * 32, 32).ToArray(), strided.AsSpan(b * 96, 32).ToArray());
+            Assert.All(strided.AsSpan(b * 96 + 32, 64).ToArray(), v => Assert.Equal(77, v));
+            Assert.Equal(d[b], d5[3 * b]);
+            Assert.Equal(-sums[b], negated[3 * b]);
+        }
     }
 }

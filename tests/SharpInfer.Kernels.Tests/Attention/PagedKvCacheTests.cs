@@ -25,6 +25,32 @@ public unsafe class PagedKvCacheTests
         Assert.Equal(0f, cache.View(0).Keys[0]); // other layers untouched
     }
 
+    /// <summary>
+    /// Layers of 2 MiB or more are mapped apart (Linux: 2 MiB-aligned, advised as transparent huge pages): zeroed from
+    /// the first to the last float, writable everywhere, small layers 64-byte aligned, and freed without fault.
+    /// </summary>
+    [Fact]
+    public void LargeLayersAreZeroedAlignedAndWritableToTheirEnd()
+    {
+        const int pages = 300, pageSize = 16, heads = 4, d = 64; // 4.9 MB per layer's K
+        using (var cache = new PagedKvCache(2, pages, pageSize, heads, d))
+            for (int layer = 0; layer < 2; layer++)
+            {
+                var view = cache.View(layer);
+                long floats = (long)pages * pageSize * heads * d;
+                Assert.True((nint)view.Keys % 64 == 0 && (nint)view.Values % 64 == 0);
+                if (OperatingSystem.IsLinux()) Assert.True((nint)view.Keys % (2 << 20) == 0, "a large layer should start on a 2 MiB boundary");
+                for (long i = 0; i < floats; i += 997) { Assert.Equal(0f, view.Keys[i]); Assert.Equal(0f, view.Values[i]); }
+                Assert.Equal(0f, view.Keys[floats - 1]);
+                var row = Enumerable.Range(0, heads * d).Select(i => (float)i).ToArray();
+                cache.Write(layer, pages - 1, pageSize - 1, row, row);
+                Assert.Equal(heads * d - 1f, view.Values[floats - 1]);
+            }
+        using var small = new PagedKvCache(1, 2, 4, 1, 16);
+        Assert.True((nint)small.View(0).Keys % 64 == 0);
+        Assert.Equal(0f, small.View(0).Values[2 * 4 * 16 - 1]);
+    }
+
     [Fact]
     public void HeadPagesExistOnlyInHnd()
     {

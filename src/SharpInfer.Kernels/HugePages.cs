@@ -1,0 +1,63 @@
+using System.Runtime.InteropServices;
+
+namespace SharpInfer.Kernels;
+
+/// <summary>
+/// Large zeroed buffers backed by transparent huge pages where Linux allows them (THP in "madvise" mode, as on the
+/// reference machine, maps 2 MiB pages only for memory advised with MADV_HUGEPAGE). A buffer streamed by kernels,
+/// such as the KV cache, then needs one TLB entry per 2 MiB instead of per 4 KiB: decode attention over 8 x 4096
+/// keys (268 MB of F32 K/V) ran 8-15% faster (in-process A/B against 4 KiB pages, two and one threads). The memory is an
+/// anonymous mapping, zero-filled by the kernel page by page on first touch (so an unused part of a large KV pool
+/// costs no memory); elsewhere, or when the advice is refused, it is ordinary zeroed memory.
+/// </summary>
+internal static unsafe class HugePages
+{
+    public const nuint PageBytes = 2u << 20;
+    private const int ProtRead = 1, ProtWrite = 2, MapPrivate = 2, MapAnonymous = 0x20, MadvHugePage = 14;
+
+    private static readonly nint s_mmap, s_munmap, s_madvise;
+
+    static HugePages()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        if (!NativeLibrary.TryLoad("libc.so.6", out nint libc) && !NativeLibrary.TryLoad("libc", out libc)) return;
+        if (NativeLibrary.TryGetExport(libc, "mmap", out nint mmap) && NativeLibrary.TryGetExport(libc, "munmap", out nint munmap)
+            && NativeLibrary.TryGetExport(libc, "madvise", out nint madvise))
+            (s_mmap, s_munmap, s_madvise) = (mmap, munmap, madvise);
+    }
+
+    /// <summary>One allocation: <see cref="Data"/> is 64-byte aligned (2 MiB where mapped here).</summary>
+    public readonly struct Block(void* data, void* mapping, nuint mappedBytes)
+    {
+        public readonly void* Data = data;
+        internal readonly void* Mapping = mapping;     // the mmap'ed range, or null for NativeMemory
+        internal readonly nuint MappedBytes = mappedBytes;
+    }
+
+    /// <summary><paramref name="bytes"/> zeroed bytes; free with <see cref="Free"/>.</summary>
+    public static Block AllocZeroed(nuint bytes)
+    {
+        if (bytes >= PageBytes && s_mmap != 0)
+        {
+            // One huge page more than asked, so that a 2 MiB-aligned start fits; the slack is never touched.
+            nuint length = ((bytes + PageBytes - 1) & ~(PageBytes - 1)) + PageBytes;
+            nint mapping = ((delegate* unmanaged<nint, nuint, int, int, int, nint, nint>)s_mmap)(0, length, ProtRead | ProtWrite, MapPrivate | MapAnonymous, -1, 0);
+            if (mapping != -1 && mapping != 0)
+            {
+                nint aligned = (mapping + (nint)PageBytes - 1) & ~(nint)(PageBytes - 1);
+                ((delegate* unmanaged<nint, nuint, int, int>)s_madvise)(aligned, length - (nuint)(aligned - mapping), MadvHugePage); // advice: refused, pages stay small
+                return new Block((void*)aligned, (void*)mapping, length);
+            }
+        }
+        void* block = NativeMemory.AlignedAlloc(bytes == 0 ? 1 : bytes, 64);
+        NativeMemory.Clear(block, bytes);
+        return new Block(block, null, 0);
+    }
+
+    public static void Free(in Block block)
+    {
+        if (block.Data == null) return;
+        if (block.Mapping != null) ((delegate* unmanaged<nint, nuint, int>)s_munmap)((nint)block.Mapping, block.MappedBytes);
+        else NativeMemory.AlignedFree(block.Data);
+    }
+}

@@ -75,7 +75,7 @@ public static class ServeCommand
         var maxQueue = new Option<int>("--max-queue") { Description = "Requests that may wait; more get 429", DefaultValueFactory = _ => defaults.MaxQueue };
         var kvPages = new Option<int>("--kv-pages") { Description = "KV cache pages (0 = sized from the context)" };
         var context = new Option<int>("--context", "-c") { Description = "Context length in tokens (default: the model's, at most 4096)" };
-        var matrixVector = new Option<bool>("--matrix-vector-decode") { Description = "Decode through int8 matrix-vector products: faster for one request at a time, slower for many (default: the float GEMM; interleaved Q8_0/Q4_0 take their 16-bit kernels either way)" };
+        var matrixVector = new Option<bool>("--matrix-vector-decode") { Description = "Decode through int8 matrix-vector products: faster for one request at a time, slower for many (default: the float GEMM; interleaved Q8_0/Q4_0 take their integer kernels (VNNI or 16-bit) either way)" };
         var maxBatchTokens = new Option<int>("--max-batch-tokens") { Description = "Most tokens one engine step computes (decodes plus prompt chunks)", DefaultValueFactory = _ => defaults.MaxBatchTokens };
         var maxTokensLimit = new Option<int>("--max-tokens-limit") { Description = "Largest max_tokens a request may ask for", DefaultValueFactory = _ => defaults.MaxTokensLimit };
 

@@ -37,7 +37,7 @@ public sealed record BatchingOptions
     /// <summary>
     /// Decode tokens take the int8 matrix-vector path (fastest for one request) instead of the float GEMM (faster
     /// once a step carries many requests; on this project's 2-core reference machine from about 8). Q8_0/Q4_0 matrices
-    /// that the loader interleaved take their 16-bit kernels either way, and Q4_K matrices their integer kernels.
+    /// that the loader interleaved take their integer kernels (VNNI or 16-bit) either way, and Q4_K matrices their integer kernels.
     /// Outputs are batch-invariant either way. Sets
     /// the model's <see cref="LlamaModel.DecodeWithMatrixVector"/>.
     /// </summary>

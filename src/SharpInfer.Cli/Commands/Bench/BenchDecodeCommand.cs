@@ -26,7 +26,7 @@ public static class BenchDecodeCommand
         var steps = new Option<int>("--steps") { Description = "Decode steps measured", DefaultValueFactory = _ => 32 };
         var runs = new Option<int>("--runs") { Description = "Runs; the median is reported", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
-        var gemm = new Option<bool>("--gemm-decode") { Description = "Decode through the float GEMM (the server's choice) instead of the int8 matrix-vector path (interleaved Q8_0/Q4_0 matrices take their 16-bit kernels either way)" };
+        var gemm = new Option<bool>("--gemm-decode") { Description = "Decode through the float GEMM (the server's choice) instead of the int8 matrix-vector path (interleaved Q8_0/Q4_0 matrices take their integer kernels (VNNI or 16-bit) either way)" };
         var command = new Command("decode", "Prompt and decode throughput of a model at several batch sizes") { model, threads, batches, prompt, steps, runs, gemm, json };
         command.SetAction(parse =>
         {
@@ -54,7 +54,7 @@ public static class BenchDecodeCommand
                     r.DecodeTokensPerSecond.ToString("F1", CultureInfo.InvariantCulture), r.DecodeStepMilliseconds.ToString("F2", CultureInfo.InvariantCulture),
                     (r.DecodeTokensPerSecond / single).ToString("F2", CultureInfo.InvariantCulture) + "x");
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
-            console.MarkupLine($"[bold]{Markup.Escape(Path.GetFileName(path))}[/]: {promptTokens}-token prompts, {stepCount} decode steps, median of {runCount} runs (batch sizes alternating), decode mode {(llama.DecodeWithMatrixVector ? "matrix-vector" : "GEMM")} (interleaved Q8_0/Q4_0 take their 16-bit kernels in either)");
+            console.MarkupLine($"[bold]{Markup.Escape(Path.GetFileName(path))}[/]: {promptTokens}-token prompts, {stepCount} decode steps, median of {runCount} runs (batch sizes alternating), decode mode {(llama.DecodeWithMatrixVector ? "matrix-vector" : "GEMM")} (interleaved Q8_0/Q4_0 take their integer kernels in either)");
             console.Write(table);
             return CliRunner.Ok;
         });

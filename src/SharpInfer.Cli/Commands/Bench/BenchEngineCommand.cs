@@ -31,7 +31,7 @@ public static class BenchEngineCommand
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens generated per request", DefaultValueFactory = _ => 64 };
         var promptTokens = new Option<int>("--prompt-tokens") { Description = "Prompt tokens per request (random ids)", DefaultValueFactory = _ => 64 };
         var prefix = new Option<int>("--prefix-tokens") { Description = "Shared prefix of the prefix-cache measurement (0 = skip it)", DefaultValueFactory = _ => 1024 };
-        var matrixVector = new Option<bool>("--matrix-vector-decode") { Description = "Decode through the int8 matrix-vector path instead of the float GEMM (interleaved Q8_0/Q4_0 matrices take their 16-bit kernels either way)" };
+        var matrixVector = new Option<bool>("--matrix-vector-decode") { Description = "Decode through the int8 matrix-vector path instead of the float GEMM (interleaved Q8_0/Q4_0 matrices take their integer kernels (VNNI or 16-bit) either way)" };
         var batchTokens = new Option<int>("--max-batch-tokens") { Description = "Most tokens one engine step computes (decodes and prompt chunks)", DefaultValueFactory = _ => 128 };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of tables" };
         var command = new Command("engine", "Continuous batching (N requests at once vs one at a time) and prefix-cache time to first token")
@@ -60,7 +60,7 @@ public static class BenchEngineCommand
             }
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
             string F(double v, string format = "F2") => v.ToString(format, CultureInfo.InvariantCulture);
-            console.MarkupLine($"[bold]{Markup.Escape(Path.GetFileName(path))}[/], {llama.Threads} threads, decode mode {(options.MatrixVectorDecode ? "matrix-vector" : "GEMM")} (interleaved Q8_0/Q4_0 take their 16-bit kernels in either)");
+            console.MarkupLine($"[bold]{Markup.Escape(Path.GetFileName(path))}[/], {llama.Threads} threads, decode mode {(options.MatrixVectorDecode ? "matrix-vector" : "GEMM")} (interleaved Q8_0/Q4_0 take their integer kernels in either)");
             var t = new Table().AddColumns("requests", "tokens each", "one at a time s", "all at once s", "speedup", "tok/s one at a time", "tok/s at once", "outputs identical");
             t.AddRow(n.ToString(CultureInfo.InvariantCulture), max.ToString(CultureInfo.InvariantCulture), F(batching.SequentialSeconds), F(batching.ConcurrentSeconds),
                 F(batching.Speedup) + "x", F(batching.SequentialTokensPerSecond, "F1"), F(batching.ConcurrentTokensPerSecond, "F1"), batching.OutputsIdentical ? "yes" : "[red]NO[/]");

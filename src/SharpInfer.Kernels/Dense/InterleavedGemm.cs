@@ -89,13 +89,13 @@ public static unsafe class InterleavedGemm
     /// byte 32 p of the block, byte 2 i + j holding W[16 g + i, 32 b + 2 p + j]. Q4_0: 8 chunks of 32 bytes; byte
     /// 2 i + j of chunk c holds the nibbles (0..15, offset 8) of pair vector c in its low half and of pair vector c + 8
     /// in its high half. Free it with <see cref="BlockScales.Free"/>.
-    /// </summary>
     /// <para>
     /// <see cref="InterleavedLayout.ColumnQuads"/>, the same sizes: Q8_0 quad vector q (columns 4q..4q + 3) is 64
     /// bytes at byte 64 q of the block, byte 4 i + j holding W[16 g + i, 32 b + 4 q + j] + 128 (unsigned); Q4_0: 4
     /// chunks of 64 bytes, byte 4 i + j of chunk c holding the nibbles of quad c in its low half and of quad c + 4 in
     /// its high half.
     /// </para>
+    /// </summary>
     public static byte* Interleave(in WeightMatrix w, InterleavedLayout layout = InterleavedLayout.ColumnPairs)
     {
         if (w.Type is not (GgmlType.Q8_0 or GgmlType.Q4_0) || w.Rows % GroupRows != 0)

@@ -98,16 +98,7 @@ public static class ActivationQuantizer
         bool wantWidened = !widened.IsEmpty, wantQuants = !quants.IsEmpty, wantSums = !sums.IsEmpty;
         for (int b = 0; b < blocks; b++)
         {
-            ref readonly float xs = ref x[b * BlockSize];
-            var v0 = Vector512.LoadUnsafe(in xs);
-            var v1 = Vector512.LoadUnsafe(in xs, 16);
-            var amax = Vector512.Max(Vector512.Abs(v0), Vector512.Abs(v1));
-            float max = HorizontalMax(Vector256.Max(amax.GetLower(), amax.GetUpper()));
-            float d = max / 127f, id = InverseScale(d);
-            scales[b] = d;
-            var scale = Vector512.Create(id);
-            var i0 = Avx512F.ConvertToVector512Int32(v0 * scale, FloatRoundingMode.ToEven);
-            var i1 = Avx512F.ConvertToVector512Int32(v1 * scale, FloatRoundingMode.ToEven);
+            var (i0, i1) = QuantizeBlock512(in x[b * BlockSize], out scales[b]);
             if (wantWidened)
             {
                 Avx512F.ConvertToVector256Int16(i0).StoreUnsafe(ref widened[b * BlockSize]);
@@ -120,6 +111,19 @@ public static class ActivationQuantizer
             }
             if (wantSums) sums[b] = Vector512.Sum(i0 + i1);
         }
+    }
+
+    /// <summary>One block of 32 values with AVX-512: its scale d and its int8 values as two vectors of int32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<int>, Vector512<int>) QuantizeBlock512(ref readonly float xs, out float d)
+    {
+        var v0 = Vector512.LoadUnsafe(in xs);
+        var v1 = Vector512.LoadUnsafe(in xs, 16);
+        var amax = Vector512.Max(Vector512.Abs(v0), Vector512.Abs(v1));
+        float max = HorizontalMax(Vector256.Max(amax.GetLower(), amax.GetUpper()));
+        d = max / 127f;
+        var scale = Vector512.Create(InverseScale(d));
+        return (Avx512F.ConvertToVector512Int32(v0 * scale, FloatRoundingMode.ToEven), Avx512F.ConvertToVector512Int32(v1 * scale, FloatRoundingMode.ToEven));
     }
 
     /// <summary>
@@ -160,16 +164,7 @@ public static class ActivationQuantizer
         }
         for (int b = 0; b < blocks; b++)
         {
-            // Quantize512's operations, block by block.
-            ref readonly float xs = ref x[b * BlockSize];
-            var v0 = Vector512.LoadUnsafe(in xs);
-            var v1 = Vector512.LoadUnsafe(in xs, 16);
-            var amax = Vector512.Max(Vector512.Abs(v0), Vector512.Abs(v1));
-            float max = HorizontalMax(Vector256.Max(amax.GetLower(), amax.GetUpper()));
-            float d = max / 127f, id = InverseScale(d);
-            var scale = Vector512.Create(id);
-            var i0 = Avx512F.ConvertToVector512Int32(v0 * scale, FloatRoundingMode.ToEven);
-            var i1 = Avx512F.ConvertToVector512Int32(v1 * scale, FloatRoundingMode.ToEven);
+            var (i0, i1) = QuantizeBlock512(in x[b * BlockSize], out float d);
             sbyte* q = quants + b * quantStride;
             Avx512F.ConvertToVector128SByte(i0).Store(q);
             Avx512F.ConvertToVector128SByte(i1).Store(q + 16);

@@ -84,7 +84,7 @@ internal static class ServeBenchPlots
                 ? $"{r.Policy} bound {(r.Policy == "dlpm" ? "2(Q+U)" : "2U")} = {r.Bound:F0}"
                 : $"2U = {r.Bound:F0} (not promised by {r.Policy})";
         }
-        plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
+        plot.ShowLegend(ScottPlot.Edge.Right); // outside the data: the largest gaps are where a corner legend would sit
         plot.Title($"Largest service gap between backlogged clients vs the bound ({title})");
         plot.XLabel("time (s)");
         plot.YLabel("|ΔW_a - ΔW_b| over backlogged intervals (service units)");

@@ -100,9 +100,12 @@ public static unsafe class InterleavedGemm
     {
         if (w.Type is not (GgmlType.Q8_0 or GgmlType.Q4_0) || w.Rows % GroupRows != 0)
             throw new ArgumentException($"interleaving needs a Q8_0 or Q4_0 matrix of whole groups of {GroupRows} rows, not {w.Type} with {w.Rows} rows");
-        if (layout == InterleavedLayout.ColumnQuads) return InterleaveQuads(w);
+        // Both layouts: vector v of a block holds `width` columns of the 16 rows (row i at byte width * i), Q4_0 packs
+        // vectors c and c + vectors / 2 into the low and high nibbles of one; the quads store Q8_0 offset to unsigned.
+        int width = layout == InterleavedLayout.ColumnQuads ? 4 : 2, vectorBytes = GroupRows * width, vectors = 32 / width;
+        int offset = layout == InterleavedLayout.ColumnQuads ? 0x80 : 0; // int8 + 128 as a byte: the sign bit flipped
         int blocks = w.Columns / 32, blockBytes = GgmlTypeInfo.BlockBytes(w.Type);
-        int groupBlock = w.Type == GgmlType.Q8_0 ? Q8_0Pairs.GroupBlockBytes : Q4_0Pairs.GroupBlockBytes;
+        int groupBlock = w.Type == GgmlType.Q8_0 ? Q8_0Pairs.GroupBlockBytes : Q4_0Pairs.GroupBlockBytes; // either layout
         var copy = (byte*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows / GroupRows * blocks * groupBlock), 64);
         for (long g = 0; g < w.Rows / GroupRows; g++)
             for (int i = 0; i < GroupRows; i++)
@@ -111,38 +114,14 @@ public static unsafe class InterleavedGemm
                 for (int b = 0; b < blocks; b++)
                 {
                     byte* values = row + (long)b * blockBytes + 2;
-                    byte* group = copy + (g * blocks + b) * groupBlock + 2 * i;
+                    byte* group = copy + (g * blocks + b) * groupBlock + width * i;
                     if (w.Type == GgmlType.Q8_0)
-                        for (int p = 0; p < 16; p++) *(ushort*)(group + 32 * p) = ((ushort*)values)[p];
+                        for (int v = 0; v < vectors; v++)
+                            for (int j = 0; j < width; j++) group[vectorBytes * v + j] = (byte)(values[width * v + j] ^ offset);
                     else
-                        for (int c = 0; c < 8; c++)
-                            for (int j = 0; j < 2; j++)
-                                group[32 * c + j] = (byte)(Q4Value(values, 2 * c + j) | Q4Value(values, 2 * (c + 8) + j) << 4);
-                }
-            }
-        return copy;
-    }
-
-    private static byte* InterleaveQuads(in WeightMatrix w)
-    {
-        int blocks = w.Columns / 32, blockBytes = GgmlTypeInfo.BlockBytes(w.Type);
-        int groupBlock = w.Type == GgmlType.Q8_0 ? Q8_0Pairs.GroupBlockBytes : Q4_0Pairs.GroupBlockBytes; // same sizes
-        var copy = (byte*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows / GroupRows * blocks * groupBlock), 64);
-        for (long g = 0; g < w.Rows / GroupRows; g++)
-            for (int i = 0; i < GroupRows; i++)
-            {
-                byte* row = w.Data + (g * GroupRows + i) * w.RowBytes;
-                for (int b = 0; b < blocks; b++)
-                {
-                    byte* values = row + (long)b * blockBytes + 2;
-                    byte* group = copy + (g * blocks + b) * groupBlock + 4 * i;
-                    if (w.Type == GgmlType.Q8_0)
-                        for (int q = 0; q < 8; q++)
-                            for (int j = 0; j < 4; j++) group[64 * q + j] = (byte)(values[4 * q + j] ^ 0x80); // int8 + 128
-                    else
-                        for (int c = 0; c < 4; c++)
-                            for (int j = 0; j < 4; j++)
-                                group[64 * c + j] = (byte)(Q4Value(values, 4 * c + j) | Q4Value(values, 4 * (c + 4) + j) << 4);
+                        for (int c = 0; c < vectors / 2; c++)
+                            for (int j = 0; j < width; j++)
+                                group[vectorBytes * c + j] = (byte)(Q4Value(values, width * c + j) | Q4Value(values, width * (c + vectors / 2) + j) << 4);
                 }
             }
         return copy;

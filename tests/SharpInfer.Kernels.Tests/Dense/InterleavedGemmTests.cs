@@ -101,73 +101,48 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
         Assert.False(InterleavedGemm.Suits(new WeightMatrix(f16.Plain.Data, GgmlType.F16, 16, 32))); // not a block type
     }
 
-    /// <summary>Q8_0: pair vector p of a block is 32 int8 at byte 32 p; Q4_0: chunk c's bytes hold pair vector c in
-    /// their low nibbles and c + 8 in their high nibbles.</summary>
+    /// <summary>
+    /// Column pairs: Q8_0 pair vector p of a block is 32 int8 at byte 32 p; Q4_0: chunk c's bytes hold pair vector c in
+    /// their low nibbles and c + 8 in their high nibbles. Column quads: Q8_0 quad vector q is 64 bytes at byte 64 q
+    /// holding the values + 128; Q4_0: chunk c's bytes hold quad c in their low nibbles and quad c + 4 in their high
+    /// nibbles. Either way row i of a group sits at byte width * i of a vector.
+    /// </summary>
     [Theory]
-    [InlineData(GgmlType.Q8_0)]
-    [InlineData(GgmlType.Q4_0)]
-    public void TheCopyHoldsEachRowsValuesByColumnPairs(GgmlType type)
-    {
-        if (!Avx512BW.IsSupported) return;
-        const int rows = 32, cols = 96;
-        using var m = new QMatrix(type, rows, cols, 3);
-        int blocks = cols / 32;
-        byte* copy = m.Interleaved.Interleaved;
-        int blockBytes = GgmlTypeInfo.BlockBytes(type);
-        for (int r = 0; r < rows; r++)
-            for (int k = 0; k < cols; k++)
-            {
-                byte* values = m.Plain.Data + (long)r * m.Plain.RowBytes + k / 32 * blockBytes + 2;
-                int g = r / 16, i = r % 16, b = k / 32, p = k % 32 / 2, j = k % 2, expected, actual;
-                if (type == GgmlType.Q8_0)
-                {
-                    expected = (sbyte)values[k % 32];
-                    actual = ((sbyte*)copy)[((g * blocks + b) * 16 + p) * 32 + 2 * i + j];
-                }
-                else
-                {
-                    expected = k % 32 < 16 ? values[k % 32] & 0x0F : values[k % 32 - 16] >> 4;
-                    byte packed = copy[(g * blocks + b) * 256 + p % 8 * 32 + 2 * i + j];
-                    actual = p < 8 ? packed & 0x0F : packed >> 4;
-                }
-                Assert.True(expected == actual, $"{type} row {r} column {k}: copy {actual}, stored {expected}");
-            }
-        for (int g = 0; g < rows / 16; g++) // grouped scales: the 16 rows of a group side by side per block
-            for (int b = 0; b < blocks; b++)
-                for (int i = 0; i < 16; i++)
-                    Assert.Equal(m.Packed.Scales[(g * 16 + i) * blocks + b], HalfConvert.ToSingle(m.Interleaved.GroupScales[(g * blocks + b) * 16 + i]));
-    }
-
-    /// <summary>Column quads: Q8_0 quad vector q of a block is 64 bytes at byte 64 q holding the values + 128; Q4_0:
-    /// chunk c's bytes hold quad c in their low nibbles and quad c + 4 in their high nibbles.</summary>
-    [Theory]
-    [InlineData(GgmlType.Q8_0)]
-    [InlineData(GgmlType.Q4_0)]
-    public void TheQuadCopyHoldsEachRowsValuesByColumnQuads(GgmlType type)
+    [InlineData(GgmlType.Q8_0, InterleavedLayout.ColumnPairs)]
+    [InlineData(GgmlType.Q4_0, InterleavedLayout.ColumnPairs)]
+    [InlineData(GgmlType.Q8_0, InterleavedLayout.ColumnQuads)]
+    [InlineData(GgmlType.Q4_0, InterleavedLayout.ColumnQuads)]
+    public void TheCopyHoldsEachRowsValuesByColumnPairsOrQuads(GgmlType type, InterleavedLayout layout)
     {
         if (!Avx512BW.IsSupported) return;
         const int rows = 32, cols = 96;
         using var m = new QMatrix(type, rows, cols, 3);
         int blocks = cols / 32, blockBytes = GgmlTypeInfo.BlockBytes(type);
-        byte* copy = m.Quads.Interleaved;
+        int width = layout == InterleavedLayout.ColumnQuads ? 4 : 2, vectors = 32 / width, vectorBytes = 16 * width;
+        byte* copy = m.Layout(layout).Interleaved;
         for (int r = 0; r < rows; r++)
             for (int k = 0; k < cols; k++)
             {
                 byte* values = m.Plain.Data + (long)r * m.Plain.RowBytes + k / 32 * blockBytes + 2;
-                int g = r / 16, i = r % 16, b = k / 32, q = k % 32 / 4, j = k % 4, expected, actual;
+                int g = r / 16, i = r % 16, b = k / 32, v = k % 32 / width, j = k % width, expected, actual;
                 if (type == GgmlType.Q8_0)
                 {
                     expected = (sbyte)values[k % 32];
-                    actual = copy[((g * blocks + b) * 8 + q) * 64 + 4 * i + j] - 128;
+                    byte stored = copy[((g * blocks + b) * vectors + v) * vectorBytes + width * i + j];
+                    actual = layout == InterleavedLayout.ColumnQuads ? stored - 128 : (sbyte)stored;
                 }
                 else
                 {
                     expected = k % 32 < 16 ? values[k % 32] & 0x0F : values[k % 32 - 16] >> 4;
-                    byte packed = copy[(g * blocks + b) * 256 + q % 4 * 64 + 4 * i + j];
-                    actual = q < 4 ? packed & 0x0F : packed >> 4;
+                    byte packed = copy[(g * blocks + b) * 256 + v % (vectors / 2) * vectorBytes + width * i + j];
+                    actual = v < vectors / 2 ? packed & 0x0F : packed >> 4;
                 }
-                Assert.True(expected == actual, $"{type} row {r} column {k}: quad copy {actual}, stored {expected}");
+                Assert.True(expected == actual, $"{type} {layout} row {r} column {k}: copy {actual}, stored {expected}");
             }
+        for (int g = 0; g < rows / 16; g++) // grouped scales: the 16 rows of a group side by side per block
+            for (int b = 0; b < blocks; b++)
+                for (int i = 0; i < 16; i++)
+                    Assert.Equal(m.Packed.Scales[(g * 16 + i) * blocks + b], HalfConvert.ToSingle(m.Interleaved.GroupScales[(g * blocks + b) * 16 + i]));
     }
 
     /// <summary>

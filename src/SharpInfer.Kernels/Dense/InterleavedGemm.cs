@@ -211,6 +211,112 @@ public static unsafe class InterleavedGemm
         }
     }
 
+    /// <summary>Bytes of one group's super-block in the Q4_K copy (see <see cref="InterleaveQ4_K"/>).</summary>
+    public const int Q4_KGroupBytes = 2368;
+
+    /// <summary>
+    /// Whether a Q4_K matrix gets the interleaved copy of <see cref="InterleaveQ4_K"/>: whole groups of 16 rows and
+    /// the VNNI kernels running here. Otherwise it keeps <see cref="KQuantDot"/>'s repacked rows.
+    /// </summary>
+    public static bool SuitsQ4_K(in WeightMatrix w) => w.Type == GgmlType.Q4_K && w.Rows % GroupRows == 0 && HasQuadKernels;
+
+    /// <summary>Whether <paramref name="w"/> is a Q4_K matrix with that copy, so its tokens take <see cref="RunQ4_K"/>.</summary>
+    public static bool AppliesQ4_K(in WeightMatrix w) => w.Type == GgmlType.Q4_K && w.Interleaved != null && HasQuadKernels;
+
+    /// <summary>
+    /// Copies a Q4_K matrix for the VNNI kernel, per group of 16 rows and super-block of 256 columns (2368 bytes, 148 per
+    /// row against the file's 144): the 16 rows' d (f16), their dmin (f16), the 6-bit scales of the 8 sub-blocks as
+    /// bytes [sub-block][row], the mins likewise, then per sub-block of 32 columns 4 chunks of 64 bytes, byte 4 i + j of
+    /// chunk c holding the nibble of row i, column 4 c + j in its low half and of column 4 (c + 4) + j in its high half
+    /// (the Q4_0 quad layout). Free it with <see cref="BlockScales.Free"/>.
+    /// </summary>
+    public static byte* InterleaveQ4_K(in WeightMatrix w)
+    {
+        if (w.Type != GgmlType.Q4_K || w.Rows % GroupRows != 0)
+            throw new ArgumentException($"the Q4_K copy needs a Q4_K matrix of whole groups of {GroupRows} rows, not {w.Type} with {w.Rows} rows");
+        int superBlocks = w.Columns / 256;
+        var copy = (byte*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows / GroupRows * superBlocks * Q4_KGroupBytes), 64);
+        Span<byte> scalesMins = stackalloc byte[16];
+        for (long g = 0; g < w.Rows / GroupRows; g++)
+            for (int s = 0; s < superBlocks; s++)
+            {
+                byte* dst = copy + (g * superBlocks + s) * Q4_KGroupBytes;
+                for (int i = 0; i < GroupRows; i++)
+                {
+                    byte* block = w.Data + (g * GroupRows + i) * w.RowBytes + (long)s * 144;
+                    ((ushort*)dst)[i] = ((ushort*)block)[0];       // d
+                    ((ushort*)(dst + 32))[i] = ((ushort*)block)[1]; // dmin
+                    for (int j = 0; j < 8; j++)
+                    {
+                        var (scale, min) = Dequantize.ScaleMinK4(j, new ReadOnlySpan<byte>(block + 4, 12));
+                        dst[64 + 16 * j + i] = (byte)scale;
+                        dst[192 + 16 * j + i] = (byte)min;
+                        byte* sub = dst + 320 + 256 * j + 4 * i;
+                        for (int c = 0; c < 4; c++)
+                            for (int k = 0; k < 4; k++)
+                                sub[64 * c + k] = (byte)(Q4_KValue(block, 32 * j + 4 * c + k) | Q4_KValue(block, 32 * j + 4 * (c + 4) + k) << 4);
+                    }
+                }
+            }
+        return copy;
+    }
+
+    /// <summary>Nibble k (0..255) of a Q4_K super-block: 32 bytes per pair of sub-blocks, the even one in the low halves.</summary>
+    private static int Q4_KValue(byte* block, int k)
+    {
+        int j = k / 32, l = k % 32;
+        byte packed = block[16 + 32 * (j / 2) + l];
+        return j % 2 == 0 ? packed & 0x0F : packed >> 4;
+    }
+
+    /// <summary>Entries of the chunked super-block scales of <paramref name="tokens"/> tokens of <paramref name="cols"/>.</summary>
+    public static long ChunkedSuperBlockEntries(int tokens, int cols) => (long)ChunkCount(tokens) * (cols / 256) * ChunkTokens;
+
+    /// <summary>
+    /// Token <paramref name="t"/>'s activations quantized in super-blocks (<see cref="ActivationQuantizer.QuantizeSuperBlocks"/>)
+    /// in the chunked order of <see cref="ChunkToken"/>, with each block of 32's sum (not negated) and each
+    /// super-block's scale ([chunks][super-blocks][8]): what <see cref="RunQ4_K"/> reads.
+    /// </summary>
+    public static void ChunkTokenSuperBlocks(int t, ReadOnlySpan<sbyte> quants, ReadOnlySpan<float> superScales, sbyte* chunked, int* sums, float* chunkedScales)
+    {
+        int blocks = quants.Length / 32;
+        long at = ChunkEntry(t, blocks);
+        for (int b = 0; b < blocks; b++, at += ChunkTokens)
+        {
+            var block = quants.Slice(b * 32, 32);
+            block.CopyTo(new Span<sbyte>(chunked + at * 32, 32));
+            int sum = 0;
+            foreach (sbyte v in block) sum += v;
+            sums[at] = sum;
+        }
+        long superAt = ChunkEntry(t, superScales.Length);
+        for (int s = 0; s < superScales.Length; s++, superAt += ChunkTokens) chunkedScales[superAt] = superScales[s];
+    }
+
+    /// <summary>
+    /// y[t * yStride + r] for rows [start, end) (whole groups) of a Q4_K matrix with its interleaved copy, every token
+    /// through the VNNI kernel, one call per group of 16 rows; activations from <see cref="ChunkTokenSuperBlocks"/>.
+    /// Per super-block and token: the exact int32 sums of sc_j * S_j and m_j * B_j, then
+    /// y = fma(float(sum sc S), d * dx, y) and y = fma(-float(sum m B), dmin * dx, y), super-blocks in order, so a
+    /// token's bits never depend on its batch.
+    /// </summary>
+    public static void RunQ4_K(in WeightMatrix w, int start, int end, sbyte* chunked, int* sums, float* chunkedScales, int tokens, float* y, long yStride)
+    {
+        if (!AppliesQ4_K(w)) throw new InvalidOperationException("the matrix has no Q4_K interleaved copy (or this machine no VNNI kernels)");
+        if (start % GroupRows != 0 || (end % GroupRows != 0 && end != w.Rows)) throw new ArgumentException($"rows [{start}, {end}) are not whole groups of {GroupRows}");
+        int superBlocks = w.Columns / 256;
+        InterleavedVnni.Call call = default;
+        call.X = chunked; call.NegatedSums = sums; call.XScales = chunkedScales;
+        call.YStride = yStride * sizeof(float); call.Blocks = superBlocks;
+        for (int r = start; r < end; r += GroupRows)
+        {
+            call.Weights = w.Interleaved + (long)r / GroupRows * superBlocks * Q4_KGroupBytes;
+            call.Y = y + r;
+            call.Tokens = tokens; // counted down by the kernel
+            InterleavedVnni.RunQ4_K(&call);
+        }
+    }
+
     /// <summary>Calls with at least this many tokens request the next group's weights ahead (see Run).</summary>
     private const int PrefetchTokens = 4;
 

@@ -64,6 +64,12 @@ public sealed unsafe class MatMul : IParallelWork
     private sbyte[] _xk = [];         // [tokens, cols] int8 activations in blocks of 256
     private float[] _xkd = [];        // [tokens, cols / 256] their scales
     private short[] _xkPrepared = []; // [tokens, KQuantDot.PreparedShorts(cols)]
+    private bool _kQuantRows;         // ... a K-quant matrix read row by row by KQuantDot (it reads _xkPrepared)
+    private bool _kQuads;             // ... a Q4_K matrix with the interleaved copy (it reads the chunked super-block form)
+    // The super-block activations chunked for InterleavedGemm.RunQ4_K: values, block sums, super-block scales.
+    private sbyte[] _xkChunked = [];
+    private int[] _xkSumsChunked = [];
+    private float[] _xkdChunked = [];
     private readonly TokenPreparation _preparation;
 
 
@@ -154,7 +160,7 @@ public sealed unsafe class MatMul : IParallelWork
             // About 8 items per thread: enough to balance, few enough that threads stream long contiguous runs.
             int rowsPerItem = Math.Max(MinRowsPerItem, (_w[i].Rows + 8 * _pool.Threads - 1) / (8 * _pool.Threads) + 3 & ~3);
             // Whole interleaved groups (the split decides only which thread computes a row, not how).
-            if (InterleavedGemm.Applies(_w[i])) rowsPerItem = (rowsPerItem + InterleavedGemm.GroupRows - 1) & ~(InterleavedGemm.GroupRows - 1);
+            if (InterleavedGemm.Applies(_w[i]) || InterleavedGemm.AppliesQ4_K(_w[i])) rowsPerItem = (rowsPerItem + InterleavedGemm.GroupRows - 1) & ~(InterleavedGemm.GroupRows - 1);
             _rowsPerItem[i] = rowsPerItem;
             _firstItem[i + 1] = _firstItem[i] + (_w[i].Rows + rowsPerItem - 1) / rowsPerItem;
         }
@@ -181,12 +187,13 @@ public sealed unsafe class MatMul : IParallelWork
         if (_integerPath)
         {
             // Each kernel's own form of the activations, made once for every matrix of the call that reads it.
-            _otherInteger = _interleavedQ4 = _kQuant = _quads = false;
+            _otherInteger = _interleavedQ4 = _kQuant = _quads = _kQuantRows = _kQuads = false;
             for (int i = 0; i < _count; i++)
             {
                 if (InterleavedGemm.Applies(_w[i]) && _w[i].InterleavedLayout == InterleavedLayout.ColumnQuads) { _quads = true; continue; }
                 if (InterleavedGemm.Applies(_w[i])) { _interleaved = true; _interleavedQ4 |= _w[i].Type == GgmlType.Q4_0; continue; }
-                if (KQuantDot.IsSupported(_w[i].Type)) { _kQuant = true; continue; }
+                if (InterleavedGemm.AppliesQ4_K(_w[i])) { _kQuant = _kQuads = true; continue; }
+                if (KQuantDot.IsSupported(_w[i].Type)) { _kQuant = _kQuantRows = true; continue; }
                 _otherInteger = true;
                 if (_w[i].Scales == null || !IntegerDot.HasGroupedQ4_0) continue;
                 if (_w[i].Type == GgmlType.Q4_0) _permuted = true;
@@ -240,6 +247,14 @@ public sealed unsafe class MatMul : IParallelWork
             if (_xk.Length < n) _xk = GC.AllocateArray<sbyte>((int)Math.Max(n, 2L * _xk.Length), pinned: true);
             if (_xkd.Length < n / 256) _xkd = GC.AllocateArray<float>((int)Math.Max(n / 256, 2L * _xkd.Length), pinned: true);
             if (_xkPrepared.Length < kp) _xkPrepared = GC.AllocateArray<short>((int)Math.Max(kp, 2L * _xkPrepared.Length), pinned: true);
+            if (_kQuads)
+            {
+                long bytes = InterleavedGemm.ChunkedBytes(tokens, cols), entries = InterleavedGemm.ChunkedBlockEntries(tokens, cols);
+                long superEntries = InterleavedGemm.ChunkedSuperBlockEntries(tokens, cols);
+                if (_xkChunked.Length < bytes) _xkChunked = GC.AllocateArray<sbyte>((int)Math.Max(bytes, 2L * _xkChunked.Length), pinned: true);
+                if (_xkSumsChunked.Length < entries) _xkSumsChunked = GC.AllocateArray<int>((int)Math.Max(entries, 2L * _xkSumsChunked.Length), pinned: true);
+                if (_xkdChunked.Length < superEntries) _xkdChunked = GC.AllocateArray<float>((int)Math.Max(superEntries, 2L * _xkdChunked.Length), pinned: true);
+            }
         }
         if (_permuted)
         {
@@ -259,9 +274,16 @@ public sealed unsafe class MatMul : IParallelWork
         {
             // The K-quant kernels' own form: blocks of 256 (one scale per super-block) and its row-independent terms.
             var xk = _xk.AsSpan(t * cols, cols);
-            ActivationQuantizer.QuantizeSuperBlocks(x, xk, _xkd.AsSpan(t * (cols / 256), cols / 256));
-            int kp = KQuantDot.PreparedShorts(cols);
-            KQuantDot.Prepare(xk, _xkPrepared.AsSpan(t * kp, kp));
+            var xkd = _xkd.AsSpan(t * (cols / 256), cols / 256);
+            ActivationQuantizer.QuantizeSuperBlocks(x, xk, xkd);
+            if (_kQuantRows)
+            {
+                int kp = KQuantDot.PreparedShorts(cols);
+                KQuantDot.Prepare(xk, _xkPrepared.AsSpan(t * kp, kp));
+            }
+            if (_kQuads)
+                fixed (sbyte* chunked = _xkChunked) fixed (int* sums = _xkSumsChunked) fixed (float* chunkedScales = _xkdChunked)
+                    InterleavedGemm.ChunkTokenSuperBlocks(t, xk, xkd, chunked, sums, chunkedScales);
         }
         if (!_interleaved && !_otherInteger && !_quads) return; // no kernel of the call reads the blocks of 32
         if (_quads && !_interleaved && !_otherInteger)
@@ -423,6 +445,12 @@ public sealed unsafe class MatMul : IParallelWork
         // The rows the kernels read: the packed (Q4_K: repacked) copy when there is one, else the stored blocks.
         byte* readBase = w.Packed != null ? w.Packed : w.Data;
         long readBytes = w.Packed != null ? w.PackedRowBytes : w.RowBytes;
+        if (InterleavedGemm.AppliesQ4_K(w))
+        {
+            fixed (sbyte* chunked = _xkChunked) fixed (int* sums = _xkSumsChunked) fixed (float* chunkedScales = _xkdChunked)
+                InterleavedGemm.RunQ4_K(w, start, end, chunked, sums, chunkedScales, tokens, y, rows);
+            return;
+        }
         if (KQuantDot.IsSupported(w.Type))
         {
             // Q4_K requests the row ~12 KB ahead into L2 before each row: decode of the 1.1B shape +7-8% at one and two

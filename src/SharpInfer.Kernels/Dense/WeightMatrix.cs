@@ -38,9 +38,10 @@ public readonly unsafe struct WeightMatrix
     /// </summary>
     public readonly ushort* GroupScales;
     /// <summary>
-    /// The values of a Q8_0 or Q4_0 matrix in groups of 16 rows interleaved by column pairs (see
-    /// <see cref="InterleavedGemm.Interleave"/>), or null. With <see cref="GroupScales"/> it sends every token of
-    /// the matrix through <see cref="InterleavedGemm"/>.
+    /// The values of a Q8_0 or Q4_0 matrix in groups of 16 rows interleaved by column pairs or quads (see
+    /// <see cref="InterleavedGemm.Interleave"/>), or of a Q4_K matrix by quads with its scales beside them
+    /// (<see cref="InterleavedGemm.InterleaveQ4_K"/>), or null. It sends every token of the matrix through
+    /// <see cref="InterleavedGemm"/>.
     /// </summary>
     public readonly byte* Interleaved;
     /// <summary>How <see cref="Interleaved"/> is laid out, which decides the kernels that read it.</summary>
@@ -58,8 +59,9 @@ public readonly unsafe struct WeightMatrix
         RowBytes = checked((int)GgmlTypeInfo.RowBytes(type, columns));
         if (groupScales != null && (scales == null || rows % 16 != 0)) throw new ArgumentException("grouped scales need the scale table and whole groups of 16 rows");
         GroupScales = groupScales;
-        if (interleaved != null && (type is not (GgmlType.Q8_0 or GgmlType.Q4_0) || rows % InterleavedGemm.GroupRows != 0))
-            throw new ArgumentException($"an interleaved copy needs a Q8_0 or Q4_0 matrix of whole groups of {InterleavedGemm.GroupRows} rows");
+        if (interleaved != null && (type is not (GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_K) || rows % InterleavedGemm.GroupRows != 0
+            || type == GgmlType.Q4_K && interleavedLayout != InterleavedLayout.ColumnQuads))
+            throw new ArgumentException($"an interleaved copy needs a Q8_0 or Q4_0 matrix (or Q4_K by column quads) of whole groups of {InterleavedGemm.GroupRows} rows");
         Interleaved = interleaved;
         InterleavedLayout = interleavedLayout;
     }

@@ -38,6 +38,7 @@ internal static unsafe class InterleavedVnni
 
     private static readonly delegate* unmanaged[SuppressGCTransition]<Call*, void> s_q8_0;
     private static readonly delegate* unmanaged[SuppressGCTransition]<Call*, void> s_q4_0;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<Call*, void> s_q4_k;
 
     /// <summary>Why the kernels are not in use here, or null when they are.</summary>
     public static string? Unavailable { get; }
@@ -54,6 +55,18 @@ internal static unsafe class InterleavedVnni
         if (code == null) { Unavailable = failure; return; }
         s_q8_0 = (delegate* unmanaged[SuppressGCTransition]<Call*, void>)(code + InterleavedVnniCode.VnniQ8_0);
         s_q4_0 = (delegate* unmanaged[SuppressGCTransition]<Call*, void>)(code + InterleavedVnniCode.VnniQ4_0);
+        s_q4_k = (delegate* unmanaged[SuppressGCTransition]<Call*, void>)(code + InterleavedVnniCode.VnniQ4K);
+    }
+
+    /// <summary>
+    /// Runs one Q4_K group (<see cref="InterleavedGemm.InterleaveQ4_K"/>): Weights the group's super-blocks, NegatedSums
+    /// the activations' block sums (not negated), XScales their super-block scales, Blocks the super-blocks. The kernel
+    /// counts Tokens down to 0.
+    /// </summary>
+    public static void RunQ4_K(Call* call)
+    {
+        if (!IsAvailable) throw new InvalidOperationException($"the VNNI kernels are not available: {Unavailable}");
+        s_q4_k(call);
     }
 
     /// <summary>Runs one group: <paramref name="q4"/> picks the Q4_0 kernel, else Q8_0.</summary>

@@ -201,3 +201,186 @@
 
         KERNEL sharpinfer_vnni_q8_0, 0, 7, 512
         KERNEL sharpinfer_vnni_q4_0, 1, 3, 256
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Q4_K: one group of 16 rows, super-blocks of 256 columns laid out (InterleavedGemm.InterleaveQ4_K) as
+#   [d: 16 f16][dmin: 16 f16][scales: 8 sub-blocks x 16 rows, bytes][mins: the same][nibbles: 8 x 256 bytes]
+# (2368 bytes), the nibbles of a sub-block packed like a Q4_0 block above. Activations quantized per super-block
+# (one scale per 256 values, ActivationQuantizer.QuantizeSuperBlocks) and chunked like the blocks of 32 above, with
+# each 32-value block's sum (not negated) and each super-block's scale per token:
+#   y += d * dx * sum_j sc_j * S_j  -  dmin * dx * sum_j m_j * B_j      (S_j = sum q x over sub-block j, B_j = sum x)
+# both sums exact in int32 (|S_j| <= 32 * 15 * 127, times sc <= 63, eight of them: < 2^25), then two conversions and
+# two FMAs per super-block and token, in this order.
+        .set QK_BLOCKS, 56          # super-blocks (the BLOCKS field)
+        .set QK_BYTES, 2368
+
+.macro QK_TOKEN t, acc
+        vpxord      zmm10, zmm10, zmm10
+        vpdpbusd    zmm10, zmm0, dword ptr [r10 + 32*\t + 0]{1to16}
+        vpdpbusd    zmm10, zmm1, dword ptr [r10 + 32*\t + 4]{1to16}
+        vpdpbusd    zmm10, zmm2, dword ptr [r10 + 32*\t + 8]{1to16}
+        vpdpbusd    zmm10, zmm3, dword ptr [r10 + 32*\t + 12]{1to16}
+        vpdpbusd    zmm10, zmm4, dword ptr [r10 + 32*\t + 16]{1to16}
+        vpdpbusd    zmm10, zmm5, dword ptr [r10 + 32*\t + 20]{1to16}
+        vpdpbusd    zmm10, zmm6, dword ptr [r10 + 32*\t + 24]{1to16}
+        vpdpbusd    zmm10, zmm7, dword ptr [r10 + 32*\t + 28]{1to16}
+        vpmulld     zmm10, zmm10, zmm8
+        vpaddd      \acc, \acc, zmm10
+.endm
+
+.macro QK_TOKEN_IF t, n, acc
+.if \t < \n
+        QK_TOKEN \t, \acc
+.endif
+.endm
+
+# After a super-block's eight sub-blocks: token t's mins term (r11 points at the super-block's first block sums) and
+# its two FMAs (rax at the token's super-block scales).
+.macro QK_FINISH t, acc, f
+        vpxord      zmm10, zmm10, zmm10
+.irp j, 0, 1, 2, 3, 4, 5, 6, 7
+        vpmovzxbd   zmm13, xmmword ptr [r8 + 64 + 128 + 16*\j]
+        vpmulld     zmm13, zmm13, dword ptr [r11 + 32*\j + 4*\t]{1to16}
+        vpaddd      zmm10, zmm10, zmm13
+.endr
+        vmulps      zmm14, zmm11, dword ptr [rax + 4*\t]{1to16}
+        vcvtdq2ps   \acc, \acc
+        vfmadd231ps \f, \acc, zmm14
+        vmulps      zmm14, zmm12, dword ptr [rax + 4*\t]{1to16}
+        vcvtdq2ps   zmm10, zmm10
+        vfnmadd231ps \f, zmm10, zmm14
+.endm
+
+.macro QK_FINISH_IF t, n, acc, f
+.if \t < \n
+        QK_FINISH \t, \acc, \f
+.endif
+.endm
+
+# n tokens of one chunk over all super-blocks of the group. r8: the super-block, r9: its sub-block, r10: activation
+# values (256 bytes per block of 32), r11: block sums (32 bytes per block of 32), rax: super-block scales (32 bytes
+# per super-block), rcx: super-blocks left, rdx: sub-blocks left.
+.macro QK_CHUNK n, name
+\name\()_chunk\n:
+.irp i, 16, 17, 18, 19, 20, 21, 22, 23
+.if \i - 16 < \n
+        vpxord      zmm\i, zmm\i, zmm\i
+.endif
+.endr
+        mov         r8, [rdi + W]
+        mov         rcx, [rdi + QK_BLOCKS]
+1:
+.irp i, 24, 25, 26, 27, 28, 29, 30, 31
+.if \i - 24 < \n
+        vpxord      zmm\i, zmm\i, zmm\i
+.endif
+.endr
+        lea         r9, [r8 + 64 + 256]     # the first sub-block's nibbles
+        mov         edx, 8
+2:
+        vmovdqu64   zmm0, [r9]
+        vmovdqu64   zmm1, [r9 + 64]
+        vmovdqu64   zmm2, [r9 + 128]
+        vmovdqu64   zmm3, [r9 + 192]
+        vpsrlw      zmm4, zmm0, 4
+        vpsrlw      zmm5, zmm1, 4
+        vpsrlw      zmm6, zmm2, 4
+        vpsrlw      zmm7, zmm3, 4
+        vpandd      zmm0, zmm0, zmm9
+        vpandd      zmm1, zmm1, zmm9
+        vpandd      zmm2, zmm2, zmm9
+        vpandd      zmm3, zmm3, zmm9
+        vpandd      zmm4, zmm4, zmm9
+        vpandd      zmm5, zmm5, zmm9
+        vpandd      zmm6, zmm6, zmm9
+        vpandd      zmm7, zmm7, zmm9
+        mov         rsi, 8
+        sub         rsi, rdx                # this sub-block's index j
+        shl         rsi, 4
+        vpmovzxbd   zmm8, xmmword ptr [r8 + 64 + rsi]   # sc_j of the 16 rows
+        QK_TOKEN_IF 0, \n, zmm24
+        QK_TOKEN_IF 1, \n, zmm25
+        QK_TOKEN_IF 2, \n, zmm26
+        QK_TOKEN_IF 3, \n, zmm27
+        QK_TOKEN_IF 4, \n, zmm28
+        QK_TOKEN_IF 5, \n, zmm29
+        QK_TOKEN_IF 6, \n, zmm30
+        QK_TOKEN_IF 7, \n, zmm31
+        add         r9, 256
+        add         r10, 256
+        dec         edx
+        jnz         2b
+        vcvtph2ps   zmm11, ymmword ptr [r8]
+        vcvtph2ps   zmm12, ymmword ptr [r8 + 32]
+        QK_FINISH_IF 0, \n, zmm24, zmm16
+        QK_FINISH_IF 1, \n, zmm25, zmm17
+        QK_FINISH_IF 2, \n, zmm26, zmm18
+        QK_FINISH_IF 3, \n, zmm27, zmm19
+        QK_FINISH_IF 4, \n, zmm28, zmm20
+        QK_FINISH_IF 5, \n, zmm29, zmm21
+        QK_FINISH_IF 6, \n, zmm30, zmm22
+        QK_FINISH_IF 7, \n, zmm31, zmm23
+        add         r8, QK_BYTES
+        add         r11, 256                # eight blocks of 32 x 32 bytes of sums
+        add         rax, 32
+        dec         rcx
+        jnz         1b
+        mov         rcx, rbx
+        STORE_IF 0, \n, zmm16
+        STORE_IF 1, \n, zmm17
+        STORE_IF 2, \n, zmm18
+        STORE_IF 3, \n, zmm19
+        STORE_IF 4, \n, zmm20
+        STORE_IF 5, \n, zmm21
+        STORE_IF 6, \n, zmm22
+        STORE_IF 7, \n, zmm23
+        mov         rcx, [rdi + YSTRIDE]
+        shl         rcx, 3
+        add         rbx, rcx
+        sub         qword ptr [rdi + TOKENS], \n
+        jmp         \name\()_next
+.endm
+
+# Fields as for the kernels above, except: S unused (the scales live in the weights), NS = block sums (not negated),
+# XD = [chunks][super-blocks][8] activation scales, BLOCKS = super-blocks, PREFETCH unused. The token count left is
+# kept in the Call (TOKENS is decremented): rsi is the sub-block index here.
+        .p2align 6
+        .globl sharpinfer_vnni_q4_k
+sharpinfer_vnni_q4_k:
+        endbr64
+        push        rbx
+        mov         ecx, 0x0F0F0F0F
+        vpbroadcastd zmm9, ecx
+        mov         r10, [rdi + X]
+        mov         r11, [rdi + NS]
+        mov         rax, [rdi + XD]
+        mov         rbx, [rdi + Y]
+sharpinfer_vnni_q4_k_next:
+        mov         rsi, [rdi + TOKENS]
+        cmp         rsi, 8
+        jae         sharpinfer_vnni_q4_k_chunk8
+        cmp         rsi, 7
+        je          sharpinfer_vnni_q4_k_chunk7
+        cmp         rsi, 6
+        je          sharpinfer_vnni_q4_k_chunk6
+        cmp         rsi, 5
+        je          sharpinfer_vnni_q4_k_chunk5
+        cmp         rsi, 4
+        je          sharpinfer_vnni_q4_k_chunk4
+        cmp         rsi, 3
+        je          sharpinfer_vnni_q4_k_chunk3
+        cmp         rsi, 2
+        je          sharpinfer_vnni_q4_k_chunk2
+        cmp         rsi, 1
+        je          sharpinfer_vnni_q4_k_chunk1
+        vzeroupper
+        pop         rbx
+        ret
+        QK_CHUNK 8, sharpinfer_vnni_q4_k
+        QK_CHUNK 7, sharpinfer_vnni_q4_k
+        QK_CHUNK 6, sharpinfer_vnni_q4_k
+        QK_CHUNK 5, sharpinfer_vnni_q4_k
+        QK_CHUNK 4, sharpinfer_vnni_q4_k
+        QK_CHUNK 3, sharpinfer_vnni_q4_k
+        QK_CHUNK 2, sharpinfer_vnni_q4_k
+        QK_CHUNK 1, sharpinfer_vnni_q4_k

@@ -211,50 +211,81 @@ public static unsafe class InterleavedGemm
         }
     }
 
-    /// <summary>Bytes of one group's super-block in the Q4_K copy (see <see cref="InterleaveQ4_K"/>).</summary>
+    /// <summary>Bytes of one group's super-block in the Q4_K copy (see <see cref="InterleaveKQuant"/>).</summary>
     public const int Q4_KGroupBytes = 2368;
 
-    /// <summary>
-    /// Whether a Q4_K matrix gets the interleaved copy of <see cref="InterleaveQ4_K"/>: whole groups of 16 rows and
-    /// the VNNI kernels running here. Otherwise it keeps <see cref="KQuantDot"/>'s repacked rows.
-    /// </summary>
-    public static bool SuitsQ4_K(in WeightMatrix w) => w.Type == GgmlType.Q4_K && w.Rows % GroupRows == 0 && HasQuadKernels;
+    /// <summary>Bytes of one group's super-block in the Q6_K copy (see <see cref="InterleaveKQuant"/>).</summary>
+    public const int Q6_KGroupBytes = 3392;
 
-    /// <summary>Whether <paramref name="w"/> is a Q4_K matrix with that copy, so its tokens take <see cref="RunQ4_K"/>.</summary>
-    public static bool AppliesQ4_K(in WeightMatrix w) => w.Type == GgmlType.Q4_K && w.Interleaved != null && HasQuadKernels;
+    private static int KQuantGroupBytes(GgmlType type) => type == GgmlType.Q4_K ? Q4_KGroupBytes : Q6_KGroupBytes;
 
     /// <summary>
-    /// Copies a Q4_K matrix for the VNNI kernel, per group of 16 rows and super-block of 256 columns (2368 bytes, 148 per
-    /// row against the file's 144): the 16 rows' d (f16), their dmin (f16), the 6-bit scales of the 8 sub-blocks as
-    /// bytes [sub-block][row], the mins likewise, then per sub-block of 32 columns 4 chunks of 64 bytes, byte 4 i + j of
-    /// chunk c holding the nibble of row i, column 4 c + j in its low half and of column 4 (c + 4) + j in its high half
-    /// (the Q4_0 quad layout). Free it with <see cref="BlockScales.Free"/>.
+    /// Whether a Q4_K or Q6_K matrix gets the interleaved copy of <see cref="InterleaveKQuant"/>: whole groups of 16
+    /// rows and the VNNI kernels running here. Otherwise it keeps <see cref="KQuantDot"/>'s rows.
     /// </summary>
-    public static byte* InterleaveQ4_K(in WeightMatrix w)
+    public static bool SuitsKQuant(in WeightMatrix w) => w.Type is GgmlType.Q4_K or GgmlType.Q6_K && w.Rows % GroupRows == 0 && HasQuadKernels;
+
+    /// <summary>Whether <paramref name="w"/> is a Q4_K or Q6_K matrix with that copy, so its tokens take <see cref="RunKQuant"/>.</summary>
+    public static bool AppliesKQuant(in WeightMatrix w) => w.Type is GgmlType.Q4_K or GgmlType.Q6_K && w.Interleaved != null && HasQuadKernels;
+
+    /// <summary>
+    /// Copies a Q4_K or Q6_K matrix for the VNNI kernels, per group of 16 rows and super-block of 256 columns. The
+    /// 4-bit values (Q6_K: the low 4 bits) of each block of 32 columns as 4 chunks of 64 bytes, byte 4 i + j of chunk
+    /// c holding row i's value of column 4 c + j in its low half and of column 4 (c + 4) + j in its high half (the
+    /// Q4_0 quad layout).
+    /// Q4_K (2368 bytes, 148 per row against the file's 144): the 16 rows' d (f16), their dmin (f16), the 6-bit scales
+    /// of the 8 sub-blocks as bytes [sub-block][row], the mins likewise, then the values.
+    /// Q6_K (3392 bytes, 212 per row against 210): the low bits, then per block of 32 two 64-byte vectors of high
+    /// bits (byte 4 i + j of vector h holds in bits 2 f .. 2 f + 1 the high bits of row i, column 4 (4 h + f) + j),
+    /// the 16 int8 scales as [sub-block][row], the 16 rows' d (f16) and 32 bytes of padding (whole cache lines).
+    /// Free it with <see cref="BlockScales.Free"/>.
+    /// </summary>
+    public static byte* InterleaveKQuant(in WeightMatrix w)
     {
-        if (w.Type != GgmlType.Q4_K || w.Rows % GroupRows != 0)
-            throw new ArgumentException($"the Q4_K copy needs a Q4_K matrix of whole groups of {GroupRows} rows, not {w.Type} with {w.Rows} rows");
-        int superBlocks = w.Columns / 256;
-        var copy = (byte*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows / GroupRows * superBlocks * Q4_KGroupBytes), 64);
-        Span<byte> scalesMins = stackalloc byte[16];
+        if (w.Type is not (GgmlType.Q4_K or GgmlType.Q6_K) || w.Rows % GroupRows != 0)
+            throw new ArgumentException($"the K-quant copy needs a Q4_K or Q6_K matrix of whole groups of {GroupRows} rows, not {w.Type} with {w.Rows} rows");
+        bool q4 = w.Type == GgmlType.Q4_K;
+        int superBlocks = w.Columns / 256, groupBytes = KQuantGroupBytes(w.Type), blockBytes = GgmlTypeInfo.BlockBytes(w.Type);
+        var copy = (byte*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows / GroupRows * superBlocks * groupBytes), 64);
         for (long g = 0; g < w.Rows / GroupRows; g++)
             for (int s = 0; s < superBlocks; s++)
             {
-                byte* dst = copy + (g * superBlocks + s) * Q4_KGroupBytes;
+                byte* dst = copy + (g * superBlocks + s) * groupBytes;
+                if (!q4) new Span<byte>(dst, groupBytes).Clear(); // the high bits are ORed in; the padding stays zero
                 for (int i = 0; i < GroupRows; i++)
                 {
-                    byte* block = w.Data + (g * GroupRows + i) * w.RowBytes + (long)s * 144;
-                    ((ushort*)dst)[i] = ((ushort*)block)[0];       // d
-                    ((ushort*)(dst + 32))[i] = ((ushort*)block)[1]; // dmin
-                    for (int j = 0; j < 8; j++)
-                    {
-                        var (scale, min) = Dequantize.ScaleMinK4(j, new ReadOnlySpan<byte>(block + 4, 12));
-                        dst[64 + 16 * j + i] = (byte)scale;
-                        dst[192 + 16 * j + i] = (byte)min;
-                        byte* sub = dst + 320 + 256 * j + 4 * i;
+                    byte* block = w.Data + (g * GroupRows + i) * w.RowBytes + (long)s * blockBytes;
+                    byte* values = dst + (q4 ? 320 : 0);
+                    for (int b = 0; b < 8; b++)
                         for (int c = 0; c < 4; c++)
                             for (int k = 0; k < 4; k++)
-                                sub[64 * c + k] = (byte)(Q4_KValue(block, 32 * j + 4 * c + k) | Q4_KValue(block, 32 * j + 4 * (c + 4) + k) << 4);
+                            {
+                                int low = 32 * b + 4 * c + k, high = low + 16;
+                                int v0 = q4 ? Q4_KValue(block, low) : Q6_KValue(block, low), v1 = q4 ? Q4_KValue(block, high) : Q6_KValue(block, high);
+                                values[256 * b + 64 * c + 4 * i + k] = (byte)(v0 & 0x0F | (v1 & 0x0F) << 4);
+                                if (q4) continue;
+                                // The high bits: quad q = 4 h + f of the block in bits 2 f of vector h.
+                                for (int half = 0; half < 2; half++)
+                                {
+                                    int q = c + 4 * half, value = half == 0 ? v0 : v1;
+                                    dst[2048 + 128 * b + 64 * (q / 4) + 4 * i + k] |= (byte)((value >> 4) << (2 * (q % 4)));
+                                }
+                            }
+                    if (q4)
+                    {
+                        ((ushort*)dst)[i] = ((ushort*)block)[0];       // d
+                        ((ushort*)(dst + 32))[i] = ((ushort*)block)[1]; // dmin
+                        for (int j = 0; j < 8; j++)
+                        {
+                            var (scale, min) = Dequantize.ScaleMinK4(j, new ReadOnlySpan<byte>(block + 4, 12));
+                            dst[64 + 16 * j + i] = (byte)scale;
+                            dst[192 + 16 * j + i] = (byte)min;
+                        }
+                    }
+                    else
+                    {
+                        for (int j = 0; j < 16; j++) dst[3072 + 16 * j + i] = block[192 + j]; // int8 scales
+                        ((ushort*)(dst + 3328))[i] = *(ushort*)(block + 208);                // d
                     }
                 }
             }
@@ -269,15 +300,31 @@ public static unsafe class InterleavedGemm
         return j % 2 == 0 ? packed & 0x0F : packed >> 4;
     }
 
+    /// <summary>
+    /// Value k (0..255) of a Q6_K super-block before its offset of 32 (0..63): each half of 128 values takes 64 bytes of
+    /// low bits (columns 0-31 and 64-95 from the low and high nibbles of its first 32 bytes, 32-63 and 96-127 from the
+    /// next 32) and 32 bytes of high bits (2 bits per quarter).
+    /// </summary>
+    private static int Q6_KValue(byte* block, int k)
+    {
+        int h = k / 128, part = k % 128 / 32, l = k % 32;
+        byte low = block[64 * h + l + (part % 2 == 1 ? 32 : 0)];
+        int lowBits = part < 2 ? low & 0x0F : low >> 4;
+        int highBits = block[128 + 32 * h + l] >> (2 * part) & 3;
+        return lowBits | highBits << 4;
+    }
+
     /// <summary>Entries of the chunked super-block scales of <paramref name="tokens"/> tokens of <paramref name="cols"/>.</summary>
     public static long ChunkedSuperBlockEntries(int tokens, int cols) => (long)ChunkCount(tokens) * (cols / 256) * ChunkTokens;
 
     /// <summary>
     /// Token <paramref name="t"/>'s activations quantized in super-blocks (<see cref="ActivationQuantizer.QuantizeSuperBlocks"/>)
-    /// in the chunked order of <see cref="ChunkToken"/>, with each block of 32's sum (not negated) and each
-    /// super-block's scale ([chunks][super-blocks][8]): what <see cref="RunQ4_K"/> reads.
+    /// in the chunked order of <see cref="ChunkToken"/>, with each super-block's scale ([chunks][super-blocks][8]) and
+    /// the sums the K-quant kernels start from: each block of 32's sum for Q4_K ([chunks][blocks][8]) and -32 x each
+    /// 16 values' sum for Q6_K ([chunks][blocks][8][2]); either may be null when no matrix of the call reads it.
     /// </summary>
-    public static void ChunkTokenSuperBlocks(int t, ReadOnlySpan<sbyte> quants, ReadOnlySpan<float> superScales, sbyte* chunked, int* sums, float* chunkedScales)
+    public static void ChunkTokenSuperBlocks(int t, ReadOnlySpan<sbyte> quants, ReadOnlySpan<float> superScales, sbyte* chunked, float* chunkedScales,
+        int* sums32, int* offsetSums16)
     {
         int blocks = quants.Length / 32;
         long at = ChunkEntry(t, blocks);
@@ -285,35 +332,37 @@ public static unsafe class InterleavedGemm
         {
             var block = quants.Slice(b * 32, 32);
             block.CopyTo(new Span<sbyte>(chunked + at * 32, 32));
-            int sum = 0;
-            foreach (sbyte v in block) sum += v;
-            sums[at] = sum;
+            int first = 0, second = 0;
+            for (int i = 0; i < 16; i++) { first += block[i]; second += block[16 + i]; }
+            if (sums32 != null) sums32[at] = first + second;
+            if (offsetSums16 != null) { offsetSums16[2 * at] = -32 * first; offsetSums16[2 * at + 1] = -32 * second; }
         }
         long superAt = ChunkEntry(t, superScales.Length);
         for (int s = 0; s < superScales.Length; s++, superAt += ChunkTokens) chunkedScales[superAt] = superScales[s];
     }
 
     /// <summary>
-    /// y[t * yStride + r] for rows [start, end) (whole groups) of a Q4_K matrix with its interleaved copy, every token
-    /// through the VNNI kernel, one call per group of 16 rows; activations from <see cref="ChunkTokenSuperBlocks"/>.
-    /// Per super-block and token: the exact int32 sums of sc_j * S_j and m_j * B_j, then
-    /// y = fma(float(sum sc S), d * dx, y) and y = fma(-float(sum m B), dmin * dx, y), super-blocks in order, so a
-    /// token's bits never depend on its batch.
+    /// y[t * yStride + r] for rows [start, end) (whole groups) of a Q4_K or Q6_K matrix with its interleaved copy,
+    /// every token through the VNNI kernel, one call per group of 16 rows; activations from
+    /// <see cref="ChunkTokenSuperBlocks"/> (<paramref name="sums"/>: the form of the matrix's type). Per super-block and
+    /// token the exact int32 sums (Q4_K: of sc * S and of m * B; Q6_K: of sc * (S - 32 B)), then Q4_K
+    /// y = fma(float(sum sc S), d * dx, y) and y = fma(-float(sum m B), dmin * dx, y), Q6_K y = fma(float(sum), d * dx, y),
+    /// super-blocks in order, so a token's bits never depend on its batch.
     /// </summary>
-    public static void RunQ4_K(in WeightMatrix w, int start, int end, sbyte* chunked, int* sums, float* chunkedScales, int tokens, float* y, long yStride)
+    public static void RunKQuant(in WeightMatrix w, int start, int end, sbyte* chunked, int* sums, float* chunkedScales, int tokens, float* y, long yStride)
     {
-        if (!AppliesQ4_K(w)) throw new InvalidOperationException("the matrix has no Q4_K interleaved copy (or this machine no VNNI kernels)");
+        if (!AppliesKQuant(w)) throw new InvalidOperationException("the matrix has no K-quant interleaved copy (or this machine no VNNI kernels)");
         if (start % GroupRows != 0 || (end % GroupRows != 0 && end != w.Rows)) throw new ArgumentException($"rows [{start}, {end}) are not whole groups of {GroupRows}");
-        int superBlocks = w.Columns / 256;
+        int superBlocks = w.Columns / 256, groupBytes = KQuantGroupBytes(w.Type);
         InterleavedVnni.Call call = default;
         call.X = chunked; call.NegatedSums = sums; call.XScales = chunkedScales;
         call.YStride = yStride * sizeof(float); call.Blocks = superBlocks;
         for (int r = start; r < end; r += GroupRows)
         {
-            call.Weights = w.Interleaved + (long)r / GroupRows * superBlocks * Q4_KGroupBytes;
+            call.Weights = w.Interleaved + (long)r / GroupRows * superBlocks * groupBytes;
             call.Y = y + r;
             call.Tokens = tokens; // counted down by the kernel
-            InterleavedVnni.RunQ4_K(&call);
+            InterleavedVnni.RunKQuant(w.Type, &call);
         }
     }
 

@@ -65,10 +65,12 @@ public sealed unsafe class MatMul : IParallelWork
     private float[] _xkd = [];        // [tokens, cols / 256] their scales
     private short[] _xkPrepared = []; // [tokens, KQuantDot.PreparedShorts(cols)]
     private bool _kQuantRows;         // ... a K-quant matrix read row by row by KQuantDot (it reads _xkPrepared)
-    private bool _kQuads;             // ... a Q4_K matrix with the interleaved copy (it reads the chunked super-block form)
-    // The super-block activations chunked for InterleavedGemm.RunQ4_K: values, block sums, super-block scales.
+    private bool _kQuads, _q4kQuads, _q6kQuads; // ... a Q4_K/Q6_K matrix with the interleaved copy (the chunked super-block form)
+    // The super-block activations chunked for InterleavedGemm.RunKQuant: values, Q4_K's block sums, Q6_K's -32 x sums
+    // of 16, super-block scales.
     private sbyte[] _xkChunked = [];
     private int[] _xkSumsChunked = [];
+    private int[] _xkOffsetSumsChunked = [];
     private float[] _xkdChunked = [];
     private readonly TokenPreparation _preparation;
 
@@ -121,7 +123,7 @@ public sealed unsafe class MatMul : IParallelWork
     /// </summary>
     private static bool IntegerBeatsGemm(in WeightMatrix w) =>
         InterleavedGemm.Applies(w) || w.Type == GgmlType.Q4_0 && w.Scales != null && IntegerDot.HasGroupedQ4_0 && w.Columns % 128 == 0
-        || w.Type == GgmlType.Q4_K && KQuantDot.HasKernels;
+        || w.Type == GgmlType.Q4_K && KQuantDot.HasKernels || InterleavedGemm.AppliesKQuant(w);
 
     /// <param name="w">[rows, cols] weights.</param>
     /// <param name="x">[tokens, cols] activations, row-major.</param>
@@ -160,7 +162,7 @@ public sealed unsafe class MatMul : IParallelWork
             // About 8 items per thread: enough to balance, few enough that threads stream long contiguous runs.
             int rowsPerItem = Math.Max(MinRowsPerItem, (_w[i].Rows + 8 * _pool.Threads - 1) / (8 * _pool.Threads) + 3 & ~3);
             // Whole interleaved groups (the split decides only which thread computes a row, not how).
-            if (InterleavedGemm.Applies(_w[i]) || InterleavedGemm.AppliesQ4_K(_w[i])) rowsPerItem = (rowsPerItem + InterleavedGemm.GroupRows - 1) & ~(InterleavedGemm.GroupRows - 1);
+            if (InterleavedGemm.Applies(_w[i]) || InterleavedGemm.AppliesKQuant(_w[i])) rowsPerItem = (rowsPerItem + InterleavedGemm.GroupRows - 1) & ~(InterleavedGemm.GroupRows - 1);
             _rowsPerItem[i] = rowsPerItem;
             _firstItem[i + 1] = _firstItem[i] + (_w[i].Rows + rowsPerItem - 1) / rowsPerItem;
         }
@@ -187,12 +189,17 @@ public sealed unsafe class MatMul : IParallelWork
         if (_integerPath)
         {
             // Each kernel's own form of the activations, made once for every matrix of the call that reads it.
-            _otherInteger = _interleavedQ4 = _kQuant = _quads = _kQuantRows = _kQuads = false;
+            _otherInteger = _interleavedQ4 = _kQuant = _quads = _kQuantRows = _kQuads = _q4kQuads = _q6kQuads = false;
             for (int i = 0; i < _count; i++)
             {
                 if (InterleavedGemm.Applies(_w[i]) && _w[i].InterleavedLayout == InterleavedLayout.ColumnQuads) { _quads = true; continue; }
                 if (InterleavedGemm.Applies(_w[i])) { _interleaved = true; _interleavedQ4 |= _w[i].Type == GgmlType.Q4_0; continue; }
-                if (InterleavedGemm.AppliesQ4_K(_w[i])) { _kQuant = _kQuads = true; continue; }
+                if (InterleavedGemm.AppliesKQuant(_w[i]))
+                {
+                    _kQuant = _kQuads = true;
+                    if (_w[i].Type == GgmlType.Q4_K) _q4kQuads = true; else _q6kQuads = true;
+                    continue;
+                }
                 if (KQuantDot.IsSupported(_w[i].Type)) { _kQuant = _kQuantRows = true; continue; }
                 _otherInteger = true;
                 if (_w[i].Scales == null || !IntegerDot.HasGroupedQ4_0) continue;
@@ -252,7 +259,9 @@ public sealed unsafe class MatMul : IParallelWork
                 long bytes = InterleavedGemm.ChunkedBytes(tokens, cols), entries = InterleavedGemm.ChunkedBlockEntries(tokens, cols);
                 long superEntries = InterleavedGemm.ChunkedSuperBlockEntries(tokens, cols);
                 if (_xkChunked.Length < bytes) _xkChunked = GC.AllocateArray<sbyte>((int)Math.Max(bytes, 2L * _xkChunked.Length), pinned: true);
-                if (_xkSumsChunked.Length < entries) _xkSumsChunked = GC.AllocateArray<int>((int)Math.Max(entries, 2L * _xkSumsChunked.Length), pinned: true);
+                if (_q4kQuads && _xkSumsChunked.Length < entries) _xkSumsChunked = GC.AllocateArray<int>((int)Math.Max(entries, 2L * _xkSumsChunked.Length), pinned: true);
+                if (_q6kQuads && _xkOffsetSumsChunked.Length < 2 * entries)
+                    _xkOffsetSumsChunked = GC.AllocateArray<int>((int)Math.Max(2 * entries, 2L * _xkOffsetSumsChunked.Length), pinned: true);
                 if (_xkdChunked.Length < superEntries) _xkdChunked = GC.AllocateArray<float>((int)Math.Max(superEntries, 2L * _xkdChunked.Length), pinned: true);
             }
         }
@@ -282,8 +291,8 @@ public sealed unsafe class MatMul : IParallelWork
                 KQuantDot.Prepare(xk, _xkPrepared.AsSpan(t * kp, kp));
             }
             if (_kQuads)
-                fixed (sbyte* chunked = _xkChunked) fixed (int* sums = _xkSumsChunked) fixed (float* chunkedScales = _xkdChunked)
-                    InterleavedGemm.ChunkTokenSuperBlocks(t, xk, xkd, chunked, sums, chunkedScales);
+                fixed (sbyte* chunked = _xkChunked) fixed (int* sums = _xkSumsChunked) fixed (int* offsetSums = _xkOffsetSumsChunked) fixed (float* chunkedScales = _xkdChunked)
+                    InterleavedGemm.ChunkTokenSuperBlocks(t, xk, xkd, chunked, chunkedScales, _q4kQuads ? sums : null, _q6kQuads ? offsetSums : null);
         }
         if (!_interleaved && !_otherInteger && !_quads) return; // no kernel of the call reads the blocks of 32
         if (_quads && !_interleaved && !_otherInteger)
@@ -445,10 +454,10 @@ public sealed unsafe class MatMul : IParallelWork
         // The rows the kernels read: the packed (Q4_K: repacked) copy when there is one, else the stored blocks.
         byte* readBase = w.Packed != null ? w.Packed : w.Data;
         long readBytes = w.Packed != null ? w.PackedRowBytes : w.RowBytes;
-        if (InterleavedGemm.AppliesQ4_K(w))
+        if (InterleavedGemm.AppliesKQuant(w))
         {
-            fixed (sbyte* chunked = _xkChunked) fixed (int* sums = _xkSumsChunked) fixed (float* chunkedScales = _xkdChunked)
-                InterleavedGemm.RunQ4_K(w, start, end, chunked, sums, chunkedScales, tokens, y, rows);
+            fixed (sbyte* chunked = _xkChunked) fixed (int* sums = _xkSumsChunked) fixed (int* offsetSums = _xkOffsetSumsChunked) fixed (float* chunkedScales = _xkdChunked)
+                InterleavedGemm.RunKQuant(w, start, end, chunked, w.Type == GgmlType.Q4_K ? sums : offsetSums, chunkedScales, tokens, y, rows);
             return;
         }
         if (KQuantDot.IsSupported(w.Type))

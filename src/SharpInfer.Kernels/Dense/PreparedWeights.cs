@@ -22,9 +22,9 @@ public sealed unsafe class PreparedWeights : IDisposable
         // Q4_K super-blocks with their two f16 scales as floats and the twelve bytes of packed 6-bit scales and mins
         // as sixteen: 8 bytes more per 256 weights, and the kernels skip the unpacking (in isolation ~15 of a
         // super-block's ~40 cycles; one token through 5632 x 2048 on two threads 222-228 -> 173-204 us).
-        // Where the VNNI kernels run, Q4_K groups of 16 rows are interleaved instead (InterleavedGemm.InterleaveQ4_K):
-        // 148 bytes per 256 weights, and vpdpbusd for every token.
-        if (InterleavedGemm.SuitsQ4_K(w)) return w.WithInterleaved(Keep(InterleavedGemm.InterleaveQ4_K(w)), InterleavedLayout.ColumnQuads);
+        // Where the VNNI kernels run, Q4_K and Q6_K groups of 16 rows are interleaved instead (InterleavedGemm.InterleaveKQuant;
+        // 148 and 212 bytes per 256 weights) and every token takes vpdpbusd.
+        if (InterleavedGemm.SuitsKQuant(w)) return w.WithInterleaved(Keep(InterleavedGemm.InterleaveKQuant(w)), InterleavedLayout.ColumnQuads);
         if (w.Type == GgmlType.Q4_K && KQuantDot.HasKernels) return w.WithPacked(Keep(KQuantDot.Repack(w)));
         if (!BlockScales.Applies(w.Type)) return w;
         w = w.WithScales(Keep(BlockScales.Create(w)));

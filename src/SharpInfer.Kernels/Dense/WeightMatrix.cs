@@ -39,8 +39,8 @@ public readonly unsafe struct WeightMatrix
     public readonly ushort* GroupScales;
     /// <summary>
     /// The values of a Q8_0 or Q4_0 matrix in groups of 16 rows interleaved by column pairs or quads (see
-    /// <see cref="InterleavedGemm.Interleave"/>), or of a Q4_K matrix by quads with its scales beside them
-    /// (<see cref="InterleavedGemm.InterleaveQ4_K"/>), or null. It sends every token of the matrix through
+    /// <see cref="InterleavedGemm.Interleave"/>), or of a Q4_K/Q6_K matrix by quads with its scales beside them
+    /// (<see cref="InterleavedGemm.InterleaveKQuant"/>), or null. It sends every token of the matrix through
     /// <see cref="InterleavedGemm"/>.
     /// </summary>
     public readonly byte* Interleaved;
@@ -59,9 +59,9 @@ public readonly unsafe struct WeightMatrix
         RowBytes = checked((int)GgmlTypeInfo.RowBytes(type, columns));
         if (groupScales != null && (scales == null || rows % 16 != 0)) throw new ArgumentException("grouped scales need the scale table and whole groups of 16 rows");
         GroupScales = groupScales;
-        if (interleaved != null && (type is not (GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_K) || rows % InterleavedGemm.GroupRows != 0
-            || type == GgmlType.Q4_K && interleavedLayout != InterleavedLayout.ColumnQuads))
-            throw new ArgumentException($"an interleaved copy needs a Q8_0 or Q4_0 matrix (or Q4_K by column quads) of whole groups of {InterleavedGemm.GroupRows} rows");
+        if (interleaved != null && (type is not (GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.Q6_K) || rows % InterleavedGemm.GroupRows != 0
+            || type is GgmlType.Q4_K or GgmlType.Q6_K && interleavedLayout != InterleavedLayout.ColumnQuads))
+            throw new ArgumentException($"an interleaved copy needs a Q8_0 or Q4_0 matrix (or Q4_K/Q6_K by column quads) of whole groups of {InterleavedGemm.GroupRows} rows");
         Interleaved = interleaved;
         InterleavedLayout = interleavedLayout;
     }

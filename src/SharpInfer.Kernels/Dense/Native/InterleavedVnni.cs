@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
+using SharpInfer.Kernels.Quantization;
 
 namespace SharpInfer.Kernels.Dense.Native;
 
@@ -39,6 +40,7 @@ internal static unsafe class InterleavedVnni
     private static readonly delegate* unmanaged[SuppressGCTransition]<Call*, void> s_q8_0;
     private static readonly delegate* unmanaged[SuppressGCTransition]<Call*, void> s_q4_0;
     private static readonly delegate* unmanaged[SuppressGCTransition]<Call*, void> s_q4_k;
+    private static readonly delegate* unmanaged[SuppressGCTransition]<Call*, void> s_q6_k;
 
     /// <summary>Why the kernels are not in use here, or null when they are.</summary>
     public static string? Unavailable { get; }
@@ -56,17 +58,20 @@ internal static unsafe class InterleavedVnni
         s_q8_0 = (delegate* unmanaged[SuppressGCTransition]<Call*, void>)(code + InterleavedVnniCode.VnniQ8_0);
         s_q4_0 = (delegate* unmanaged[SuppressGCTransition]<Call*, void>)(code + InterleavedVnniCode.VnniQ4_0);
         s_q4_k = (delegate* unmanaged[SuppressGCTransition]<Call*, void>)(code + InterleavedVnniCode.VnniQ4K);
+        s_q6_k = (delegate* unmanaged[SuppressGCTransition]<Call*, void>)(code + InterleavedVnniCode.VnniQ6K);
     }
 
     /// <summary>
-    /// Runs one Q4_K group (<see cref="InterleavedGemm.InterleaveQ4_K"/>): Weights the group's super-blocks, NegatedSums
-    /// the activations' block sums (not negated), XScales their super-block scales, Blocks the super-blocks. The kernel
-    /// counts Tokens down to 0.
+    /// Runs one Q4_K or Q6_K group (<see cref="InterleavedGemm.InterleaveKQuant"/>): Weights the group's super-blocks,
+    /// NegatedSums the activations' block sums (Q4_K: per 32 values, not negated; Q6_K: -32 x the sum per 16 values),
+    /// XScales their super-block scales, Blocks the super-blocks. The kernel counts Tokens down to 0.
     /// </summary>
-    public static void RunQ4_K(Call* call)
+    public static void RunKQuant(GgmlType type, Call* call)
     {
         if (!IsAvailable) throw new InvalidOperationException($"the VNNI kernels are not available: {Unavailable}");
-        s_q4_k(call);
+        if (type == GgmlType.Q4_K) s_q4_k(call);
+        else if (type == GgmlType.Q6_K) s_q6_k(call);
+        else throw new ArgumentException($"no VNNI super-block kernel for {type}");
     }
 
     /// <summary>Runs one group: <paramref name="q4"/> picks the Q4_0 kernel, else Q8_0.</summary>

@@ -384,3 +384,205 @@ sharpinfer_vnni_q4_k_next:
         QK_CHUNK 3, sharpinfer_vnni_q4_k
         QK_CHUNK 2, sharpinfer_vnni_q4_k
         QK_CHUNK 1, sharpinfer_vnni_q4_k
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Q6_K: one group of 16 rows, super-blocks of 256 columns laid out (InterleavedGemm.InterleaveQ6_K) as
+#   [low 4 bits: 8 blocks of 32 x 256 bytes, the Q4_0 quad layout][high 2 bits: 8 x 128 bytes][scales: 16 sub-blocks
+#   x 16 rows, int8][d: 16 f16][32 bytes of padding]   (3392 bytes, 53 cache lines)
+# The high bits of a block of 32 are two vectors: byte 4 i + j of vector h holds, in bits 2 f .. 2 f + 1, the high
+# bits of quad 4 h + f. Activations as for Q4_K, but with -32 x the sum of each 16 values ([chunks][blocks of 32][8
+# tokens][2] int32) in place of the block sums:
+#   y += d * dx * sum_j sc_j * (S_j - 32 B_j)      (S_j over the 16 values of sub-block j; |.| < 2^28 in int32)
+# one conversion and one FMA per super-block and token.
+        .set Q6_BYTES, 3392
+
+.macro Q6_TOKEN t, acc
+        vpbroadcastd zmm10, dword ptr [r11 + 8*\t]
+        vpbroadcastd zmm13, dword ptr [r11 + 8*\t + 4]
+        vpdpbusd    zmm10, zmm0, dword ptr [r10 + 32*\t + 0]{1to16}
+        vpdpbusd    zmm10, zmm1, dword ptr [r10 + 32*\t + 4]{1to16}
+        vpdpbusd    zmm10, zmm2, dword ptr [r10 + 32*\t + 8]{1to16}
+        vpdpbusd    zmm10, zmm3, dword ptr [r10 + 32*\t + 12]{1to16}
+        vpdpbusd    zmm13, zmm4, dword ptr [r10 + 32*\t + 16]{1to16}
+        vpdpbusd    zmm13, zmm5, dword ptr [r10 + 32*\t + 20]{1to16}
+        vpdpbusd    zmm13, zmm6, dword ptr [r10 + 32*\t + 24]{1to16}
+        vpdpbusd    zmm13, zmm7, dword ptr [r10 + 32*\t + 28]{1to16}
+        vpmulld     zmm10, zmm10, zmm8
+        vpmulld     zmm13, zmm13, zmm12
+        vpaddd      \acc, \acc, zmm10
+        vpaddd      \acc, \acc, zmm13
+.endm
+
+.macro Q6_TOKEN_IF t, n, acc
+.if \t < \n
+        Q6_TOKEN \t, \acc
+.endif
+.endm
+
+.macro Q6_FINISH_IF t, n, acc, f
+.if \t < \n
+        vmulps      zmm14, zmm11, dword ptr [rax + 4*\t]{1to16}
+        vcvtdq2ps   \acc, \acc
+        vfmadd231ps \f, \acc, zmm14
+.endif
+.endm
+
+# High bits of quad (4 h + f) from vector \h: bits 2 f .. 2 f + 1 of each byte moved to bits 4 .. 5, ORed into \w.
+.macro Q6_HIGH w, h, f
+.if \f == 0
+        vpsllw      zmm14, \h, 4
+        vpandd      zmm14, zmm14, zmm15
+.elseif \f == 1
+        vpsllw      zmm14, \h, 2
+        vpandd      zmm14, zmm14, zmm15
+.elseif \f == 2
+        vpandd      zmm14, \h, zmm15
+.else
+        vpsrlw      zmm14, \h, 2
+        vpandd      zmm14, zmm14, zmm15
+.endif
+        vpord       \w, \w, zmm14
+.endm
+
+# r8: the super-block, r9: its block of 32's low bits, r12: its high bits, r13: its scales (2 x 16 bytes per block),
+# r10: activation values, r11: the -32 x sums of 16 (64 bytes per block of 32), rax: super-block scales, rcx:
+# super-blocks left, rdx: blocks of 32 left in the super-block.
+.macro Q6_CHUNK n, name
+\name\()_chunk\n:
+.irp i, 16, 17, 18, 19, 20, 21, 22, 23
+.if \i - 16 < \n
+        vpxord      zmm\i, zmm\i, zmm\i
+.endif
+.endr
+        mov         r8, [rdi + W]
+        mov         rcx, [rdi + QK_BLOCKS]
+1:
+.irp i, 24, 25, 26, 27, 28, 29, 30, 31
+.if \i - 24 < \n
+        vpxord      zmm\i, zmm\i, zmm\i
+.endif
+.endr
+        mov         r9, r8
+        lea         r12, [r8 + 2048]
+        lea         r13, [r8 + 3072]
+        mov         edx, 8
+2:
+        vmovdqu64   zmm0, [r9]
+        vmovdqu64   zmm1, [r9 + 64]
+        vmovdqu64   zmm2, [r9 + 128]
+        vmovdqu64   zmm3, [r9 + 192]
+        vpsrlw      zmm4, zmm0, 4
+        vpsrlw      zmm5, zmm1, 4
+        vpsrlw      zmm6, zmm2, 4
+        vpsrlw      zmm7, zmm3, 4
+        vpandd      zmm0, zmm0, zmm9
+        vpandd      zmm1, zmm1, zmm9
+        vpandd      zmm2, zmm2, zmm9
+        vpandd      zmm3, zmm3, zmm9
+        vpandd      zmm4, zmm4, zmm9
+        vpandd      zmm5, zmm5, zmm9
+        vpandd      zmm6, zmm6, zmm9
+        vpandd      zmm7, zmm7, zmm9
+        vmovdqu64   zmm10, [r12]
+        vmovdqu64   zmm13, [r12 + 64]
+        Q6_HIGH     zmm0, zmm10, 0
+        Q6_HIGH     zmm1, zmm10, 1
+        Q6_HIGH     zmm2, zmm10, 2
+        Q6_HIGH     zmm3, zmm10, 3
+        Q6_HIGH     zmm4, zmm13, 0
+        Q6_HIGH     zmm5, zmm13, 1
+        Q6_HIGH     zmm6, zmm13, 2
+        Q6_HIGH     zmm7, zmm13, 3
+        vpmovsxbd   zmm8, xmmword ptr [r13]         # the first sub-block's scales (quads 0-3)
+        vpmovsxbd   zmm12, xmmword ptr [r13 + 16]   # the second's (quads 4-7)
+        Q6_TOKEN_IF 0, \n, zmm24
+        Q6_TOKEN_IF 1, \n, zmm25
+        Q6_TOKEN_IF 2, \n, zmm26
+        Q6_TOKEN_IF 3, \n, zmm27
+        Q6_TOKEN_IF 4, \n, zmm28
+        Q6_TOKEN_IF 5, \n, zmm29
+        Q6_TOKEN_IF 6, \n, zmm30
+        Q6_TOKEN_IF 7, \n, zmm31
+        add         r9, 256
+        add         r12, 128
+        add         r13, 32
+        add         r10, 256
+        add         r11, 64
+        dec         edx
+        jnz         2b
+        vcvtph2ps   zmm11, ymmword ptr [r8 + 3328]
+        Q6_FINISH_IF 0, \n, zmm24, zmm16
+        Q6_FINISH_IF 1, \n, zmm25, zmm17
+        Q6_FINISH_IF 2, \n, zmm26, zmm18
+        Q6_FINISH_IF 3, \n, zmm27, zmm19
+        Q6_FINISH_IF 4, \n, zmm28, zmm20
+        Q6_FINISH_IF 5, \n, zmm29, zmm21
+        Q6_FINISH_IF 6, \n, zmm30, zmm22
+        Q6_FINISH_IF 7, \n, zmm31, zmm23
+        add         r8, Q6_BYTES
+        add         rax, 32
+        dec         rcx
+        jnz         1b
+        mov         rcx, rbx
+        STORE_IF 0, \n, zmm16
+        STORE_IF 1, \n, zmm17
+        STORE_IF 2, \n, zmm18
+        STORE_IF 3, \n, zmm19
+        STORE_IF 4, \n, zmm20
+        STORE_IF 5, \n, zmm21
+        STORE_IF 6, \n, zmm22
+        STORE_IF 7, \n, zmm23
+        mov         rcx, [rdi + YSTRIDE]
+        shl         rcx, 3
+        add         rbx, rcx
+        sub         qword ptr [rdi + TOKENS], \n
+        jmp         \name\()_next
+.endm
+
+# Fields as for Q4_K, NS = the -32 x sums of 16 values. Saves rbx, r12 and r13.
+        .p2align 6
+        .globl sharpinfer_vnni_q6_k
+sharpinfer_vnni_q6_k:
+        endbr64
+        push        rbx
+        push        r12
+        push        r13
+        mov         ecx, 0x0F0F0F0F
+        vpbroadcastd zmm9, ecx
+        mov         ecx, 0x30303030
+        vpbroadcastd zmm15, ecx
+        mov         r10, [rdi + X]
+        mov         r11, [rdi + NS]
+        mov         rax, [rdi + XD]
+        mov         rbx, [rdi + Y]
+sharpinfer_vnni_q6_k_next:
+        mov         rsi, [rdi + TOKENS]
+        cmp         rsi, 8
+        jae         sharpinfer_vnni_q6_k_chunk8
+        cmp         rsi, 7
+        je          sharpinfer_vnni_q6_k_chunk7
+        cmp         rsi, 6
+        je          sharpinfer_vnni_q6_k_chunk6
+        cmp         rsi, 5
+        je          sharpinfer_vnni_q6_k_chunk5
+        cmp         rsi, 4
+        je          sharpinfer_vnni_q6_k_chunk4
+        cmp         rsi, 3
+        je          sharpinfer_vnni_q6_k_chunk3
+        cmp         rsi, 2
+        je          sharpinfer_vnni_q6_k_chunk2
+        cmp         rsi, 1
+        je          sharpinfer_vnni_q6_k_chunk1
+        vzeroupper
+        pop         r13
+        pop         r12
+        pop         rbx
+        ret
+        Q6_CHUNK 8, sharpinfer_vnni_q6_k
+        Q6_CHUNK 7, sharpinfer_vnni_q6_k
+        Q6_CHUNK 6, sharpinfer_vnni_q6_k
+        Q6_CHUNK 5, sharpinfer_vnni_q6_k
+        Q6_CHUNK 4, sharpinfer_vnni_q6_k
+        Q6_CHUNK 3, sharpinfer_vnni_q6_k
+        Q6_CHUNK 2, sharpinfer_vnni_q6_k
+        Q6_CHUNK 1, sharpinfer_vnni_q6_k

@@ -235,9 +235,10 @@ public static unsafe class InterleavedGemm
     /// Q4_0 quad layout).
     /// Q4_K (2368 bytes, 148 per row against the file's 144): the 16 rows' d (f16), their dmin (f16), the 6-bit scales
     /// of the 8 sub-blocks as bytes [sub-block][row], the mins likewise, then the values.
-    /// Q6_K (3392 bytes, 212 per row against 210): the low bits, then per block of 32 two 64-byte vectors of high
-    /// bits (byte 4 i + j of vector h holds in bits 2 f .. 2 f + 1 the high bits of row i, column 4 (4 h + f) + j),
-    /// the 16 int8 scales as [sub-block][row], the 16 rows' d (f16) and 32 bytes of padding (whole cache lines).
+    /// Q6_K (3392 bytes, 212 per row against 210): the 16 int8 scales as [sub-block][row], the 16 rows' d (f16), 32
+    /// bytes of padding (whole cache lines), then per block of 32 the low bits and two 64-byte vectors of high bits
+    /// (byte 4 i + j of vector h holds in bits 2 f .. 2 f + 1 the high bits of row i, column 4 (4 h + f) + j): in the
+    /// order the kernel reads it, one stream for one-token decode.
     /// Free it with <see cref="BlockScales.Free"/>.
     /// </summary>
     public static byte* InterleaveKQuant(in WeightMatrix w)
@@ -255,20 +256,22 @@ public static unsafe class InterleavedGemm
                 for (int i = 0; i < GroupRows; i++)
                 {
                     byte* block = w.Data + (g * GroupRows + i) * w.RowBytes + (long)s * blockBytes;
-                    byte* values = dst + (q4 ? 320 : 0);
                     for (int b = 0; b < 8; b++)
                         for (int c = 0; c < 4; c++)
                             for (int k = 0; k < 4; k++)
                             {
                                 int low = 32 * b + 4 * c + k, high = low + 16;
                                 int v0 = q4 ? Q4_KValue(block, low) : Q6_KValue(block, low), v1 = q4 ? Q4_KValue(block, high) : Q6_KValue(block, high);
-                                values[256 * b + 64 * c + 4 * i + k] = (byte)(v0 & 0x0F | (v1 & 0x0F) << 4);
+                                // Q4_K: the blocks' values one after another after 320 bytes of scales; Q6_K: each block's
+                                // low bits followed by its high bits (384 bytes a block).
+                                byte* lowBits = q4 ? dst + 320 + 256 * b : dst + 320 + 384 * b;
+                                lowBits[64 * c + 4 * i + k] = (byte)(v0 & 0x0F | (v1 & 0x0F) << 4);
                                 if (q4) continue;
                                 // The high bits: quad q = 4 h + f of the block in bits 2 f of vector h.
                                 for (int half = 0; half < 2; half++)
                                 {
                                     int q = c + 4 * half, value = half == 0 ? v0 : v1;
-                                    dst[2048 + 128 * b + 64 * (q / 4) + 4 * i + k] |= (byte)((value >> 4) << (2 * (q % 4)));
+                                    lowBits[256 + 64 * (q / 4) + 4 * i + k] |= (byte)((value >> 4) << (2 * (q % 4)));
                                 }
                             }
                     if (q4)
@@ -284,8 +287,8 @@ public static unsafe class InterleavedGemm
                     }
                     else
                     {
-                        for (int j = 0; j < 16; j++) dst[3072 + 16 * j + i] = block[192 + j]; // int8 scales
-                        ((ushort*)(dst + 3328))[i] = *(ushort*)(block + 208);                // d
+                        for (int j = 0; j < 16; j++) dst[16 * j + i] = block[192 + j]; // int8 scales
+                        ((ushort*)(dst + 256))[i] = *(ushort*)(block + 208);         // d
                     }
                 }
             }

@@ -108,16 +108,16 @@ public unsafe class InterleavedKQuantTests(ITestOutputHelper output)
                     {
                         byte* block = p + (long)r * w.RowBytes + s * 210, group = copy + ((long)(r / 16) * superBlocks + s) * InterleavedGemm.Q6_KGroupBytes;
                         int i = r % 16;
-                        Assert.Equal(*(ushort*)(block + 208), ((ushort*)(group + 3328))[i]);
+                        Assert.Equal(*(ushort*)(block + 208), ((ushort*)(group + 256))[i]);
                         float d = (float)BitConverter.UInt16BitsToHalf(*(ushort*)(block + 208));
-                        for (int j = 0; j < 16; j++) Assert.Equal(block[192 + j], group[3072 + 16 * j + i]);
+                        for (int j = 0; j < 16; j++) Assert.Equal(block[192 + j], group[16 * j + i]);
                         for (int k = 0; k < 256; k++)
                         {
-                            int b = k / 32, q = k % 32 / 4, c = q % 4, low = group[256 * b + 64 * c + 4 * i + k % 4];
+                            int b = k / 32, q = k % 32 / 4, c = q % 4, low = group[320 + 384 * b + 64 * c + 4 * i + k % 4];
                             int lowBits = q < 4 ? low & 0x0F : low >> 4;
-                            int highBits = group[2048 + 128 * b + 64 * (q / 4) + 4 * i + k % 4] >> (2 * (q % 4)) & 3;
+                            int highBits = group[320 + 384 * b + 256 + 64 * (q / 4) + 4 * i + k % 4] >> (2 * (q % 4)) & 3;
                             // The value the copy holds, through the format's own scale and offset, is the dequantized one.
-                            float fromCopy = d * (sbyte)group[3072 + 16 * (k / 16) + i] * ((lowBits | highBits << 4) - 32);
+                            float fromCopy = d * (sbyte)group[16 * (k / 16) + i] * ((lowBits | highBits << 4) - 32);
                             Assert.True(fromCopy == values[256 * s + k], $"row {r} super-block {s} value {k}: copy {fromCopy}, format {values[256 * s + k]}");
                         }
                     }

@@ -119,7 +119,9 @@ public sealed unsafe class MatMul : IParallelWork
     /// sign fix-up makes it ~0.55x. The choice depends on the matrix alone, so a token's values still do not depend
     /// on its batch. Q4_K takes it for every token too (<see cref="KQuantDot"/>, four tokens per pass over a row):
     /// 5632 x 2048 on two threads, 1.45x the float GEMM at 16 tokens and 1.09x at 128; Q6_K, whose unpacking costs
-    /// more, gains less at 16 tokens (1.2x) and loses at 128 (0.82x), so it keeps the GEMM for prompts.
+    /// more, gains less at 16 tokens (1.2x) and loses at 128 (0.82x), so it keeps the GEMM for prompts, unless it has
+    /// the interleaved copy of the VNNI kernels (<see cref="InterleavedGemm.AppliesKQuant"/>; Q6_K prompts of the 1.1B
+    /// shape 3.2-3.5x the GEMM's speed), which every Q4_K and Q6_K token then takes.
     /// </summary>
     private static bool IntegerBeatsGemm(in WeightMatrix w) =>
         InterleavedGemm.Applies(w) || w.Type == GgmlType.Q4_0 && w.Scales != null && IntegerDot.HasGroupedQ4_0 && w.Columns % 128 == 0

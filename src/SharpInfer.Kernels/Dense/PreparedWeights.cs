@@ -6,7 +6,8 @@ namespace SharpInfer.Kernels.Dense;
 /// The copies and tables that the fast kernels read, made once when weights are loaded: block-scale tables of
 /// Q8_0/Q4_0 (<see cref="BlockScales"/>), the interleaved copy of Q8_0/Q4_0 (<see cref="InterleavedGemm"/>), packed Q8_0/Q4_0
 /// payloads (rows not in whole groups of 16), column-blocked copies of long F16 rows (<see cref="RowDot.BlockF16"/>),
-/// Q4_K with unpacked scales (<see cref="KQuantDot.Repack"/>). A model prepares its matrices
+/// Q4_K/Q6_K interleaved by 16 rows for the VNNI kernels (<see cref="InterleavedGemm.InterleaveKQuant"/>), else Q4_K
+/// with unpacked scales (<see cref="KQuantDot.Repack"/>). A model prepares its matrices
 /// here, and so does the kernel benchmark, so that both run the same kernels. The native memory belongs to this
 /// object and is freed by <see cref="Dispose"/>; the prepared matrices must not be used after that.
 /// </summary>

@@ -186,23 +186,7 @@ public unsafe class InterleavedKQuantTests(ITestOutputHelper output)
         foreach (int variant in new[] { 0, 1 })
         {
             var data = GC.AllocateArray<byte>(rows * 2 * blockBytes, pinned: true);
-            for (int b = 0; b < rows * 2; b++)
-            {
-                var block = data.AsSpan(b * blockBytes, blockBytes);
-                if (type == GgmlType.Q4_K)
-                {
-                    BitConverter.TryWriteBytes(block, BitConverter.HalfToUInt16Bits((Half)1f));
-                    BitConverter.TryWriteBytes(block[2..], BitConverter.HalfToUInt16Bits((Half)0.5f));
-                    block.Slice(4, 12).Fill(0xFF);
-                    block.Slice(16, 128).Fill(variant == 0 ? (byte)0xFF : (byte)0x0F);
-                }
-                else
-                {
-                    block[..192].Fill(variant == 0 ? (byte)0xFF : (byte)0x00);
-                    for (int i = 0; i < 16; i++) block[192 + i] = unchecked((byte)(sbyte)(i % 2 == 0 ? -128 : 127));
-                    BitConverter.TryWriteBytes(block[208..], BitConverter.HalfToUInt16Bits((Half)1f));
-                }
-            }
+            for (int b = 0; b < rows * 2; b++) KQuantDotTests.FillExtremeBlock(type, variant, data.AsSpan(b * blockBytes, blockBytes));
             // Activations whose super-block scale is exactly 1: the largest |x| is 127.
             var x = GC.AllocateArray<float>(cols, pinned: true);
             Array.Fill(x, (float)activation);

@@ -119,21 +119,7 @@ public unsafe class KQuantDotTests
             var row = new byte[rowBytes];
             for (int s = 0; s < superBlocks; s++)
             {
-                var block = row.AsSpan(s * GgmlTypeInfo.BlockBytes(type), GgmlTypeInfo.BlockBytes(type));
-                if (type == GgmlType.Q4_K)
-                {
-                    BitConverter.TryWriteBytes(block, BitConverter.HalfToUInt16Bits((Half)1f));
-                    BitConverter.TryWriteBytes(block[2..], BitConverter.HalfToUInt16Bits((Half)0.5f));
-                    block.Slice(4, 12).Fill(0xFF);                     // every 6-bit scale and min 63
-                    block.Slice(16, 128).Fill(variant == 0 ? (byte)0xFF : (byte)0x0F); // q = 15 (or 15 and 0)
-                }
-                else
-                {
-                    block[..128].Fill(variant == 0 ? (byte)0xFF : (byte)0x00); // q = 63 (+31) or 0 (-32)
-                    block.Slice(128, 64).Fill(variant == 0 ? (byte)0xFF : (byte)0x00);
-                    for (int i = 0; i < 16; i++) block[192 + i] = unchecked((byte)(sbyte)(i % 2 == 0 ? -128 : 127));
-                    BitConverter.TryWriteBytes(block[208..], BitConverter.HalfToUInt16Bits((Half)1f));
-                }
+                FillExtremeBlock(type, variant, row.AsSpan(s * GgmlTypeInfo.BlockBytes(type), GgmlTypeInfo.BlockBytes(type)));
             }
             var xq = Enumerable.Repeat((sbyte)activation, n).ToArray();
             var xd = new[] { 1f, 1f };
@@ -158,6 +144,27 @@ public unsafe class KQuantDotTests
             Dequantize.Row(type, row, values);
             double expected = values.Sum(v => (double)v * activation);
             Assert.Equal(expected, actual, 0);
+        }
+    }
+
+    /// <summary>
+    /// A super-block at the int32 sums' extremes. Q4_K: d 1, dmin 0.5, every 6-bit scale and min 63, every nibble 15
+    /// (variant 0) or 15 and 0 (1). Q6_K: d 1, every value 63 (+31, variant 0) or 0 (-32), scales alternating -128 and 127.
+    /// </summary>
+    internal static void FillExtremeBlock(GgmlType type, int variant, Span<byte> block)
+    {
+        if (type == GgmlType.Q4_K)
+        {
+            BitConverter.TryWriteBytes(block, BitConverter.HalfToUInt16Bits((Half)1f));
+            BitConverter.TryWriteBytes(block[2..], BitConverter.HalfToUInt16Bits((Half)0.5f));
+            block.Slice(4, 12).Fill(0xFF);
+            block.Slice(16, 128).Fill(variant == 0 ? (byte)0xFF : (byte)0x0F);
+        }
+        else
+        {
+            block[..192].Fill(variant == 0 ? (byte)0xFF : (byte)0x00);
+            for (int i = 0; i < 16; i++) block[192 + i] = unchecked((byte)(sbyte)(i % 2 == 0 ? -128 : 127));
+            BitConverter.TryWriteBytes(block[208..], BitConverter.HalfToUInt16Bits((Half)1f));
         }
     }
 

@@ -45,14 +45,13 @@
         vfmadd231ps \f, \acc, zmm10
 .endm
 
-# The block's eight weight quads into zmm0-7: quad q holds columns 4q..4q+3 of the 16 rows, byte 4i+j row i.
-.macro LOAD_WEIGHTS q4
-.if \q4
-        # 4 x 64 bytes: chunk c holds quad c in its low nibbles and quad c + 4 in its high nibbles.
-        vmovdqu64   zmm0, [r8]
-        vmovdqu64   zmm1, [r8 + 64]
-        vmovdqu64   zmm2, [r8 + 128]
-        vmovdqu64   zmm3, [r8 + 192]
+# 4 x 64 bytes at \base as eight quad vectors zmm0-7: chunk c holds quad c in its low nibbles and quad c + 4 in its
+# high nibbles (zmm9 = 0x0F in every byte).
+.macro NIBBLE_QUADS base
+        vmovdqu64   zmm0, [\base]
+        vmovdqu64   zmm1, [\base + 64]
+        vmovdqu64   zmm2, [\base + 128]
+        vmovdqu64   zmm3, [\base + 192]
         vpsrlw      zmm4, zmm0, 4
         vpsrlw      zmm5, zmm1, 4
         vpsrlw      zmm6, zmm2, 4
@@ -65,6 +64,12 @@
         vpandd      zmm5, zmm5, zmm9
         vpandd      zmm6, zmm6, zmm9
         vpandd      zmm7, zmm7, zmm9
+.endm
+
+# The block's eight weight quads into zmm0-7: quad q holds columns 4q..4q+3 of the 16 rows, byte 4i+j row i.
+.macro LOAD_WEIGHTS q4
+.if \q4
+        NIBBLE_QUADS r8
 .else
         vmovdqu64   zmm0, [r8]
         vmovdqu64   zmm1, [r8 + 64]
@@ -104,14 +109,53 @@
 .endif
 .endm
 
-# n tokens (1..8) of one chunk over all blocks of the group; rsi counts the call's tokens left.
-.macro CHUNK n, q4, shift, blockBytes, name
-\name\()_chunk\n:
+# Zeroes the n accumulators of a chunk starting at zmm\first (16: the float results, 24: the int32 sums).
+.macro ZERO_ACCUMULATORS n, first
+.if \first == 16
 .irp i, 16, 17, 18, 19, 20, 21, 22, 23
 .if \i - 16 < \n
         vpxord      zmm\i, zmm\i, zmm\i
 .endif
 .endr
+.else
+.irp i, 24, 25, 26, 27, 28, 29, 30, 31
+.if \i - 24 < \n
+        vpxord      zmm\i, zmm\i, zmm\i
+.endif
+.endr
+.endif
+.endm
+
+# Stores a chunk's n float results (zmm16..) to the outputs of its tokens and moves rbx to the next chunk's.
+.macro STORE_CHUNK n
+        mov         rcx, rbx
+        STORE_IF 0, \n, zmm16
+        STORE_IF 1, \n, zmm17
+        STORE_IF 2, \n, zmm18
+        STORE_IF 3, \n, zmm19
+        STORE_IF 4, \n, zmm20
+        STORE_IF 5, \n, zmm21
+        STORE_IF 6, \n, zmm22
+        STORE_IF 7, \n, zmm23
+        mov         rcx, [rdi + YSTRIDE]
+        shl         rcx, 3
+        add         rbx, rcx
+.endm
+
+# Jumps to the chunk kernel for min(rsi, 8) tokens, or falls through when none are left.
+.macro DISPATCH name
+        cmp         rsi, 8
+        jae         \name\()_chunk8
+.irp n, 7, 6, 5, 4, 3, 2, 1
+        cmp         rsi, \n
+        je          \name\()_chunk\n
+.endr
+.endm
+
+# n tokens (1..8) of one chunk over all blocks of the group; rsi counts the call's tokens left.
+.macro CHUNK n, q4, shift, blockBytes, name
+\name\()_chunk\n:
+        ZERO_ACCUMULATORS \n, 16
         mov         r8, [rdi + W]
         mov         r9, [rdi + S]
         mov         rcx, [rdi + BLOCKS]
@@ -139,18 +183,7 @@
         dec         rcx
         jnz         1b
         xor         edx, edx          # the next group was requested during the first chunk
-        mov         rcx, rbx
-        STORE_IF 0, \n, zmm16
-        STORE_IF 1, \n, zmm17
-        STORE_IF 2, \n, zmm18
-        STORE_IF 3, \n, zmm19
-        STORE_IF 4, \n, zmm20
-        STORE_IF 5, \n, zmm21
-        STORE_IF 6, \n, zmm22
-        STORE_IF 7, \n, zmm23
-        mov         rcx, [rdi + YSTRIDE]
-        shl         rcx, 3
-        add         rbx, rcx
+        STORE_CHUNK \n
         sub         rsi, \n
         jmp         \name\()_next
 .endm
@@ -170,22 +203,7 @@
         mov         rsi, [rdi + TOKENS]
         mov         rdx, [rdi + PREFETCH]
 \name\()_next:
-        cmp         rsi, 8
-        jae         \name\()_chunk8
-        cmp         rsi, 7
-        je          \name\()_chunk7
-        cmp         rsi, 6
-        je          \name\()_chunk6
-        cmp         rsi, 5
-        je          \name\()_chunk5
-        cmp         rsi, 4
-        je          \name\()_chunk4
-        cmp         rsi, 3
-        je          \name\()_chunk3
-        cmp         rsi, 2
-        je          \name\()_chunk2
-        cmp         rsi, 1
-        je          \name\()_chunk1
+        DISPATCH \name
         vzeroupper
         pop         rbx
         ret
@@ -262,38 +280,15 @@
 # per super-block), rcx: super-blocks left, rdx: sub-blocks left.
 .macro QK_CHUNK n, name
 \name\()_chunk\n:
-.irp i, 16, 17, 18, 19, 20, 21, 22, 23
-.if \i - 16 < \n
-        vpxord      zmm\i, zmm\i, zmm\i
-.endif
-.endr
+        ZERO_ACCUMULATORS \n, 16
         mov         r8, [rdi + W]
         mov         rcx, [rdi + QK_BLOCKS]
 1:
-.irp i, 24, 25, 26, 27, 28, 29, 30, 31
-.if \i - 24 < \n
-        vpxord      zmm\i, zmm\i, zmm\i
-.endif
-.endr
+        ZERO_ACCUMULATORS \n, 24
         lea         r9, [r8 + 64 + 256]     # the first sub-block's nibbles
         mov         edx, 8
 2:
-        vmovdqu64   zmm0, [r9]
-        vmovdqu64   zmm1, [r9 + 64]
-        vmovdqu64   zmm2, [r9 + 128]
-        vmovdqu64   zmm3, [r9 + 192]
-        vpsrlw      zmm4, zmm0, 4
-        vpsrlw      zmm5, zmm1, 4
-        vpsrlw      zmm6, zmm2, 4
-        vpsrlw      zmm7, zmm3, 4
-        vpandd      zmm0, zmm0, zmm9
-        vpandd      zmm1, zmm1, zmm9
-        vpandd      zmm2, zmm2, zmm9
-        vpandd      zmm3, zmm3, zmm9
-        vpandd      zmm4, zmm4, zmm9
-        vpandd      zmm5, zmm5, zmm9
-        vpandd      zmm6, zmm6, zmm9
-        vpandd      zmm7, zmm7, zmm9
+        NIBBLE_QUADS r9
         mov         rsi, 8
         sub         rsi, rdx                # this sub-block's index j
         shl         rsi, 4
@@ -325,18 +320,7 @@
         add         rax, 32
         dec         rcx
         jnz         1b
-        mov         rcx, rbx
-        STORE_IF 0, \n, zmm16
-        STORE_IF 1, \n, zmm17
-        STORE_IF 2, \n, zmm18
-        STORE_IF 3, \n, zmm19
-        STORE_IF 4, \n, zmm20
-        STORE_IF 5, \n, zmm21
-        STORE_IF 6, \n, zmm22
-        STORE_IF 7, \n, zmm23
-        mov         rcx, [rdi + YSTRIDE]
-        shl         rcx, 3
-        add         rbx, rcx
+        STORE_CHUNK \n
         sub         qword ptr [rdi + TOKENS], \n
         jmp         \name\()_next
 .endm
@@ -357,22 +341,7 @@ sharpinfer_vnni_q4_k:
         mov         rbx, [rdi + Y]
 sharpinfer_vnni_q4_k_next:
         mov         rsi, [rdi + TOKENS]
-        cmp         rsi, 8
-        jae         sharpinfer_vnni_q4_k_chunk8
-        cmp         rsi, 7
-        je          sharpinfer_vnni_q4_k_chunk7
-        cmp         rsi, 6
-        je          sharpinfer_vnni_q4_k_chunk6
-        cmp         rsi, 5
-        je          sharpinfer_vnni_q4_k_chunk5
-        cmp         rsi, 4
-        je          sharpinfer_vnni_q4_k_chunk4
-        cmp         rsi, 3
-        je          sharpinfer_vnni_q4_k_chunk3
-        cmp         rsi, 2
-        je          sharpinfer_vnni_q4_k_chunk2
-        cmp         rsi, 1
-        je          sharpinfer_vnni_q4_k_chunk1
+        DISPATCH sharpinfer_vnni_q4_k
         vzeroupper
         pop         rbx
         ret
@@ -451,39 +420,16 @@ sharpinfer_vnni_q4_k_next:
 # super-blocks left, rdx: blocks of 32 left in the super-block.
 .macro Q6_CHUNK n, name
 \name\()_chunk\n:
-.irp i, 16, 17, 18, 19, 20, 21, 22, 23
-.if \i - 16 < \n
-        vpxord      zmm\i, zmm\i, zmm\i
-.endif
-.endr
+        ZERO_ACCUMULATORS \n, 16
         mov         r8, [rdi + W]
         mov         rcx, [rdi + QK_BLOCKS]
 1:
-.irp i, 24, 25, 26, 27, 28, 29, 30, 31
-.if \i - 24 < \n
-        vpxord      zmm\i, zmm\i, zmm\i
-.endif
-.endr
+        ZERO_ACCUMULATORS \n, 24
         lea         r9, [r8 + 320]
         mov         r13, r8
         mov         edx, 8
 2:
-        vmovdqu64   zmm0, [r9]
-        vmovdqu64   zmm1, [r9 + 64]
-        vmovdqu64   zmm2, [r9 + 128]
-        vmovdqu64   zmm3, [r9 + 192]
-        vpsrlw      zmm4, zmm0, 4
-        vpsrlw      zmm5, zmm1, 4
-        vpsrlw      zmm6, zmm2, 4
-        vpsrlw      zmm7, zmm3, 4
-        vpandd      zmm0, zmm0, zmm9
-        vpandd      zmm1, zmm1, zmm9
-        vpandd      zmm2, zmm2, zmm9
-        vpandd      zmm3, zmm3, zmm9
-        vpandd      zmm4, zmm4, zmm9
-        vpandd      zmm5, zmm5, zmm9
-        vpandd      zmm6, zmm6, zmm9
-        vpandd      zmm7, zmm7, zmm9
+        NIBBLE_QUADS r9
         vmovdqu64   zmm10, [r9 + 256]
         vmovdqu64   zmm13, [r9 + 320]
         Q6_HIGH     zmm0, zmm10, 0
@@ -523,18 +469,7 @@ sharpinfer_vnni_q4_k_next:
         add         rax, 32
         dec         rcx
         jnz         1b
-        mov         rcx, rbx
-        STORE_IF 0, \n, zmm16
-        STORE_IF 1, \n, zmm17
-        STORE_IF 2, \n, zmm18
-        STORE_IF 3, \n, zmm19
-        STORE_IF 4, \n, zmm20
-        STORE_IF 5, \n, zmm21
-        STORE_IF 6, \n, zmm22
-        STORE_IF 7, \n, zmm23
-        mov         rcx, [rdi + YSTRIDE]
-        shl         rcx, 3
-        add         rbx, rcx
+        STORE_CHUNK \n
         sub         qword ptr [rdi + TOKENS], \n
         jmp         \name\()_next
 .endm
@@ -556,22 +491,7 @@ sharpinfer_vnni_q6_k:
         mov         rbx, [rdi + Y]
 sharpinfer_vnni_q6_k_next:
         mov         rsi, [rdi + TOKENS]
-        cmp         rsi, 8
-        jae         sharpinfer_vnni_q6_k_chunk8
-        cmp         rsi, 7
-        je          sharpinfer_vnni_q6_k_chunk7
-        cmp         rsi, 6
-        je          sharpinfer_vnni_q6_k_chunk6
-        cmp         rsi, 5
-        je          sharpinfer_vnni_q6_k_chunk5
-        cmp         rsi, 4
-        je          sharpinfer_vnni_q6_k_chunk4
-        cmp         rsi, 3
-        je          sharpinfer_vnni_q6_k_chunk3
-        cmp         rsi, 2
-        je          sharpinfer_vnni_q6_k_chunk2
-        cmp         rsi, 1
-        je          sharpinfer_vnni_q6_k_chunk1
+        DISPATCH sharpinfer_vnni_q6_k
         vzeroupper
         pop         r13
         pop         rbx

@@ -88,6 +88,7 @@ public sealed unsafe class PagedKvCache : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        if (_blocks is null) return; // the constructor threw before allocating (the finalizer still runs)
         foreach (var block in _blocks) HugePages.Free(block);
         GC.SuppressFinalize(this);
     }

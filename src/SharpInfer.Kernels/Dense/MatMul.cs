@@ -224,7 +224,7 @@ public sealed unsafe class MatMul : IParallelWork
     private void EnsureActivationBuffers(int tokens, int cols)
     {
         long n = (long)tokens * cols;
-        if (_otherInteger || _interleaved || _quads) // the blocks of 32 (a call of K-quants alone reads only its own form)
+        if (_otherInteger || _interleaved) // token-major blocks of 32 (VNNI-only calls quantize straight into the chunked form)
         {
             if (_xq.Length < n) _xq = GC.AllocateArray<sbyte>((int)Math.Max(n, 2L * _xq.Length), pinned: true);
             if (_xd.Length < n / 32)
@@ -255,7 +255,7 @@ public sealed unsafe class MatMul : IParallelWork
             long kp = (long)tokens * KQuantDot.PreparedShorts(cols);
             if (_xk.Length < n) _xk = GC.AllocateArray<sbyte>((int)Math.Max(n, 2L * _xk.Length), pinned: true);
             if (_xkd.Length < n / 256) _xkd = GC.AllocateArray<float>((int)Math.Max(n / 256, 2L * _xkd.Length), pinned: true);
-            if (_xkPrepared.Length < kp) _xkPrepared = GC.AllocateArray<short>((int)Math.Max(kp, 2L * _xkPrepared.Length), pinned: true);
+            if (_kQuantRows && _xkPrepared.Length < kp) _xkPrepared = GC.AllocateArray<short>((int)Math.Max(kp, 2L * _xkPrepared.Length), pinned: true);
             if (_kQuads)
             {
                 long bytes = InterleavedGemm.ChunkedBytes(tokens, cols), entries = InterleavedGemm.ChunkedBlockEntries(tokens, cols);

@@ -32,6 +32,11 @@ internal static unsafe class ExecutableMemory
         }
         var mmap = (delegate* unmanaged<nint, nuint, int, int, int, nint, nint>)mmapAddress;
         var mprotect = (delegate* unmanaged<nint, nuint, int, int>)mprotectAddress;
+        if (!NativeLibrary.TryGetExport(libc, "munmap", out nint munmapAddress))
+        {
+            failure = "libc has no munmap";
+            return null;
+        }
         nuint length = (nuint)((code.Length + 4095) & ~4095);
         nint pages = mmap(0, length, ProtRead | ProtWrite, MapPrivate | MapAnonymous, -1, 0);
         if (pages == -1 || pages == 0)
@@ -42,7 +47,10 @@ internal static unsafe class ExecutableMemory
         code.CopyTo(new Span<byte>((void*)pages, code.Length));
         if (mprotect(pages, length, ProtRead | ProtExec) != 0)
         {
+            // e.g. SELinux deny_execmem; the error number is read right after the call, without a guarantee that the
+            // runtime kept it, so it only serves the message.
             failure = $"mprotect to read-execute failed (errno {Marshal.GetLastSystemError()})";
+            ((delegate* unmanaged<nint, nuint, int>)munmapAddress)(pages, length);
             return null;
         }
         return (byte*)pages;

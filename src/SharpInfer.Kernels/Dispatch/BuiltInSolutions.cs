@@ -57,7 +57,7 @@ internal static unsafe class BuiltInSolutions
             else if (KQuantDot.IsSupported(type))
                 r.Register(new($"gemm_{t}_int8", OpKind.Gemm, Isa.Avx512, new GemmKernel(IntegerGemm), Supports)
                 {
-                    Description = "Activations quantized to int8 blocks of 256 (Q8_K); super-blocks unpacked to unsigned 4/6-bit values for maddubs, vpmaddwd by the sub-block scales (AVX-512BW, KQuantDot).",
+                    Description = "Activations quantized to int8 blocks of 256 (Q8_K); a prepared matrix of whole 16-row groups takes vpdpbusd over its interleaved copy (AVX512-VNNI machine code, Linux x64), others unpack super-blocks to unsigned 4/6-bit values for maddubs, vpmaddwd by the sub-block scales (AVX-512BW, KQuantDot).",
                     QuantizesActivations = true,
                     Priority = 1,
                 });

@@ -107,28 +107,35 @@ public static unsafe class InterleavedGemm
         int blocks = w.Columns / 32, blockBytes = GgmlTypeInfo.BlockBytes(w.Type);
         int groupBlock = w.Type == GgmlType.Q8_0 ? Q8_0Pairs.GroupBlockBytes : Q4_0Pairs.GroupBlockBytes; // either layout
         var copy = (byte*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows / GroupRows * blocks * groupBlock), 64);
-        for (long g = 0; g < w.Rows / GroupRows; g++)
+        nint data = (nint)w.Data, target = (nint)copy;
+        int rowBytes = w.RowBytes;
+        bool q8 = w.Type == GgmlType.Q8_0;
+        // Groups in parallel: at load, a billion weights byte by byte on one core took seconds.
+        Parallel.For(0, w.Rows / GroupRows, g =>
+        {
+            Span<byte> block = stackalloc byte[32]; // one block's values as stored bytes
             for (int i = 0; i < GroupRows; i++)
             {
-                byte* row = w.Data + (g * GroupRows + i) * w.RowBytes;
+                byte* row = (byte*)data + ((long)g * GroupRows + i) * rowBytes;
                 for (int b = 0; b < blocks; b++)
                 {
                     byte* values = row + (long)b * blockBytes + 2;
-                    byte* group = copy + (g * blocks + b) * groupBlock + width * i;
-                    if (w.Type == GgmlType.Q8_0)
+                    byte* group = (byte*)target + ((long)g * blocks + b) * groupBlock + width * i;
+                    if (q8)
                         for (int v = 0; v < vectors; v++)
                             for (int j = 0; j < width; j++) group[vectorBytes * v + j] = (byte)(values[width * v + j] ^ offset);
                     else
+                    {
+                        for (int k = 0; k < 16; k++) { block[k] = (byte)(values[k] & 0x0F); block[k + 16] = (byte)(values[k] >> 4); }
                         for (int c = 0; c < vectors / 2; c++)
                             for (int j = 0; j < width; j++)
-                                group[vectorBytes * c + j] = (byte)(Q4Value(values, width * c + j) | Q4Value(values, width * (c + vectors / 2) + j) << 4);
+                                group[vectorBytes * c + j] = (byte)(block[width * c + j] | block[width * (c + vectors / 2) + j] << 4);
+                    }
                 }
             }
+        });
         return copy;
     }
-
-    /// <summary>Value k (0..31, unsigned nibble) of a Q4_0 block: byte k holds k in its low half and k + 16 in its high half.</summary>
-    private static int Q4Value(byte* values, int k) => k < 16 ? values[k] & 0x0F : values[k - 16] >> 4;
 
     /// <summary>
     /// y[t * yStride + r] for rows [start, end) (multiples of 16) and <paramref name="tokens"/> tokens of widened
@@ -246,43 +253,47 @@ public static unsafe class InterleavedGemm
         if (w.Type is not (GgmlType.Q4_K or GgmlType.Q6_K) || w.Rows % GroupRows != 0)
             throw new ArgumentException($"the K-quant copy needs a Q4_K or Q6_K matrix of whole groups of {GroupRows} rows, not {w.Type} with {w.Rows} rows");
         bool q4 = w.Type == GgmlType.Q4_K;
-        int superBlocks = w.Columns / 256, groupBytes = KQuantGroupBytes(w.Type), blockBytes = GgmlTypeInfo.BlockBytes(w.Type);
+        int superBlocks = w.Columns / 256, groupBytes = KQuantGroupBytes(w.Type), blockBytes = GgmlTypeInfo.BlockBytes(w.Type), rowBytes = w.RowBytes;
         var copy = (byte*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows / GroupRows * superBlocks * groupBytes), 64);
-        for (long g = 0; g < w.Rows / GroupRows; g++)
+        nint data = (nint)w.Data, target = (nint)copy;
+        // Groups in parallel: at load, a billion weights value by value on one core took seconds.
+        Parallel.For(0, w.Rows / GroupRows, g =>
+        {
+            Span<byte> values = stackalloc byte[256]; // one super-block's values: Q4_K 0..15, Q6_K 0..63 (before the offset)
             for (int s = 0; s < superBlocks; s++)
             {
-                byte* dst = copy + (g * superBlocks + s) * groupBytes;
+                byte* dst = (byte*)target + ((long)g * superBlocks + s) * groupBytes;
                 if (!q4) new Span<byte>(dst, groupBytes).Clear(); // the high bits are ORed in; the padding stays zero
                 for (int i = 0; i < GroupRows; i++)
                 {
-                    byte* block = w.Data + (g * GroupRows + i) * w.RowBytes + (long)s * blockBytes;
+                    byte* block = (byte*)data + ((long)g * GroupRows + i) * rowBytes + (long)s * blockBytes;
+                    if (q4) UnpackQ4_K(block, values);
+                    else UnpackQ6_K(block, values);
                     for (int b = 0; b < 8; b++)
+                    {
+                        // Q4_K: the blocks' values one after another after 320 bytes of scales; Q6_K: each block's low
+                        // bits followed by its high bits (384 bytes a block), after 320 bytes of scales and d.
+                        byte* lowBits = q4 ? dst + 320 + 256 * b : dst + 320 + 384 * b;
                         for (int c = 0; c < 4; c++)
                             for (int k = 0; k < 4; k++)
                             {
-                                int low = 32 * b + 4 * c + k, high = low + 16;
-                                int v0 = q4 ? Q4_KValue(block, low) : Q6_KValue(block, low), v1 = q4 ? Q4_KValue(block, high) : Q6_KValue(block, high);
-                                // Q4_K: the blocks' values one after another after 320 bytes of scales; Q6_K: each block's
-                                // low bits followed by its high bits (384 bytes a block).
-                                byte* lowBits = q4 ? dst + 320 + 256 * b : dst + 320 + 384 * b;
+                                int v0 = values[32 * b + 4 * c + k], v1 = values[32 * b + 16 + 4 * c + k]; // quads c and c + 4
                                 lowBits[64 * c + 4 * i + k] = (byte)(v0 & 0x0F | (v1 & 0x0F) << 4);
                                 if (q4) continue;
-                                // The high bits: quad q = 4 h + f of the block in bits 2 f of vector h.
-                                for (int half = 0; half < 2; half++)
-                                {
-                                    int q = c + 4 * half, value = half == 0 ? v0 : v1;
-                                    lowBits[256 + 64 * (q / 4) + 4 * i + k] |= (byte)((value >> 4) << (2 * (q % 4)));
-                                }
+                                // The high bits of quad q = 4 h + f in bits 2 f of vector h.
+                                lowBits[256 + 4 * i + k] |= (byte)(v0 >> 4 << 2 * c);
+                                lowBits[320 + 4 * i + k] |= (byte)(v1 >> 4 << 2 * c);
                             }
+                    }
                     if (q4)
                     {
                         ((ushort*)dst)[i] = ((ushort*)block)[0];       // d
                         ((ushort*)(dst + 32))[i] = ((ushort*)block)[1]; // dmin
+                        var scalesMins = KQuantDot.UnpackScalesMinsK4(block + 4); // scales in bytes 0-7, mins in 8-15
                         for (int j = 0; j < 8; j++)
                         {
-                            var (scale, min) = Dequantize.ScaleMinK4(j, new ReadOnlySpan<byte>(block + 4, 12));
-                            dst[64 + 16 * j + i] = (byte)scale;
-                            dst[192 + 16 * j + i] = (byte)min;
+                            dst[64 + 16 * j + i] = scalesMins[j];
+                            dst[192 + 16 * j + i] = scalesMins[8 + j];
                         }
                     }
                     else
@@ -292,29 +303,40 @@ public static unsafe class InterleavedGemm
                     }
                 }
             }
+        });
         return copy;
     }
 
-    /// <summary>Nibble k (0..255) of a Q4_K super-block: 32 bytes per pair of sub-blocks, the even one in the low halves.</summary>
-    private static int Q4_KValue(byte* block, int k)
+    /// <summary>A Q4_K super-block's 256 nibbles: 32 bytes per pair of sub-blocks, the even one in the low halves.</summary>
+    private static void UnpackQ4_K(byte* block, Span<byte> values)
     {
-        int j = k / 32, l = k % 32;
-        byte packed = block[16 + 32 * (j / 2) + l];
-        return j % 2 == 0 ? packed & 0x0F : packed >> 4;
+        for (int j = 0; j < 8; j++)
+        {
+            byte* packed = block + 16 + 32 * (j / 2);
+            int shift = 4 * (j % 2);
+            for (int l = 0; l < 32; l++) values[32 * j + l] = (byte)(packed[l] >> shift & 0x0F);
+        }
     }
 
     /// <summary>
-    /// Value k (0..255) of a Q6_K super-block before its offset of 32 (0..63): each half of 128 values takes 64 bytes of
-    /// low bits (columns 0-31 and 64-95 from the low and high nibbles of its first 32 bytes, 32-63 and 96-127 from the
-    /// next 32) and 32 bytes of high bits (2 bits per quarter).
+    /// A Q6_K super-block's 256 values before the offset of 32 (0..63): each half of 128 takes 64 bytes of low bits
+    /// (quarters 0 and 2 from the low and high nibbles of its first 32 bytes, 1 and 3 from the next 32) and 32 bytes of
+    /// high bits (2 bits per quarter), as ggml's dequantizer reads them.
     /// </summary>
-    private static int Q6_KValue(byte* block, int k)
+    private static void UnpackQ6_K(byte* block, Span<byte> values)
     {
-        int h = k / 128, part = k % 128 / 32, l = k % 32;
-        byte low = block[64 * h + l + (part % 2 == 1 ? 32 : 0)];
-        int lowBits = part < 2 ? low & 0x0F : low >> 4;
-        int highBits = block[128 + 32 * h + l] >> (2 * part) & 3;
-        return lowBits | highBits << 4;
+        for (int h = 0; h < 2; h++)
+        {
+            byte* low = block + 64 * h, high = block + 128 + 32 * h;
+            for (int l = 0; l < 32; l++)
+            {
+                int bits = high[l];
+                values[128 * h + l] = (byte)(low[l] & 0x0F | (bits & 3) << 4);
+                values[128 * h + 32 + l] = (byte)(low[l + 32] & 0x0F | (bits >> 2 & 3) << 4);
+                values[128 * h + 64 + l] = (byte)(low[l] >> 4 | (bits >> 4 & 3) << 4);
+                values[128 * h + 96 + l] = (byte)(low[l + 32] >> 4 | (bits >> 6 & 3) << 4);
+            }
+        }
     }
 
     /// <summary>Entries of the chunked super-block scales of <paramref name="tokens"/> tokens of <paramref name="cols"/>.</summary>

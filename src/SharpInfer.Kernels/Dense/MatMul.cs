@@ -60,12 +60,13 @@ public sealed unsafe class MatMul : IParallelWork
     private bool[] _halfReady = [];
     private bool _preparedF16;
     private bool _preparedQ8, _interleaved;
-    private bool _kQuant;             // the integer call has a Q4_K/Q6_K matrix: it reads activations in blocks of 256
+    private bool KQuant => _kQuantRows || KQuads; // the integer call has a Q4_K/Q6_K matrix: it reads activations in blocks of 256
     private sbyte[] _xk = [];         // [tokens, cols] int8 activations in blocks of 256
     private float[] _xkd = [];        // [tokens, cols / 256] their scales
     private short[] _xkPrepared = []; // [tokens, KQuantDot.PreparedShorts(cols)]
     private bool _kQuantRows;         // ... a K-quant matrix read row by row by KQuantDot (it reads _xkPrepared)
-    private bool _kQuads, _q4kQuads, _q6kQuads; // ... a Q4_K/Q6_K matrix with the interleaved copy (the chunked super-block form)
+    private bool _q4kQuads, _q6kQuads; // ... a Q4_K/Q6_K matrix with the interleaved copy (the chunked super-block form)
+    private bool KQuads => _q4kQuads || _q6kQuads;
     // The super-block activations chunked for InterleavedGemm.RunKQuant: values, Q4_K's block sums, Q6_K's -32 x sums
     // of 16, super-block scales.
     private sbyte[] _xkChunked = [];
@@ -191,18 +192,17 @@ public sealed unsafe class MatMul : IParallelWork
         if (_integerPath)
         {
             // Each kernel's own form of the activations, made once for every matrix of the call that reads it.
-            _otherInteger = _interleavedQ4 = _kQuant = _quads = _kQuantRows = _kQuads = _q4kQuads = _q6kQuads = false;
+            _otherInteger = _interleavedQ4 = _quads = _kQuantRows = _q4kQuads = _q6kQuads = false;
             for (int i = 0; i < _count; i++)
             {
                 if (InterleavedGemm.Applies(_w[i]) && _w[i].InterleavedLayout == InterleavedLayout.ColumnQuads) { _quads = true; continue; }
                 if (InterleavedGemm.Applies(_w[i])) { _interleaved = true; _interleavedQ4 |= _w[i].Type == GgmlType.Q4_0; continue; }
                 if (InterleavedGemm.AppliesKQuant(_w[i]))
                 {
-                    _kQuant = _kQuads = true;
                     if (_w[i].Type == GgmlType.Q4_K) _q4kQuads = true; else _q6kQuads = true;
                     continue;
                 }
-                if (KQuantDot.IsSupported(_w[i].Type)) { _kQuant = _kQuantRows = true; continue; }
+                if (KQuantDot.IsSupported(_w[i].Type)) { _kQuantRows = true; continue; }
                 _otherInteger = true;
                 if (_w[i].Scales == null || !IntegerDot.HasGroupedQ4_0) continue;
                 if (_w[i].Type == GgmlType.Q4_0) _permuted = true;
@@ -250,13 +250,13 @@ public sealed unsafe class MatMul : IParallelWork
             if (_xqNegated.Length < n) _xqNegated = GC.AllocateArray<sbyte>(_xq.Length, pinned: true);
             if (_xdSpread.Length < spread) _xdSpread = GC.AllocateArray<float>((int)Math.Max(spread, 2L * _xdSpread.Length), pinned: true);
         }
-        if (_kQuant)
+        if (KQuant)
         {
             long kp = (long)tokens * KQuantDot.PreparedShorts(cols);
             if (_xk.Length < n) _xk = GC.AllocateArray<sbyte>((int)Math.Max(n, 2L * _xk.Length), pinned: true);
             if (_xkd.Length < n / 256) _xkd = GC.AllocateArray<float>((int)Math.Max(n / 256, 2L * _xkd.Length), pinned: true);
             if (_kQuantRows && _xkPrepared.Length < kp) _xkPrepared = GC.AllocateArray<short>((int)Math.Max(kp, 2L * _xkPrepared.Length), pinned: true);
-            if (_kQuads)
+            if (KQuads)
             {
                 long bytes = InterleavedGemm.ChunkedBytes(tokens, cols), entries = InterleavedGemm.ChunkedBlockEntries(tokens, cols);
                 long superEntries = InterleavedGemm.ChunkedSuperBlockEntries(tokens, cols);
@@ -281,7 +281,7 @@ public sealed unsafe class MatMul : IParallelWork
     {
         int cols = _w[0].Columns, blocks = cols / 32;
         var x = new ReadOnlySpan<float>(_x + (long)t * cols, cols);
-        if (_kQuant)
+        if (KQuant)
         {
             // The K-quant kernels' own form: blocks of 256 (one scale per super-block) and its row-independent terms.
             var xk = _xk.AsSpan(t * cols, cols);
@@ -292,7 +292,7 @@ public sealed unsafe class MatMul : IParallelWork
                 int kp = KQuantDot.PreparedShorts(cols);
                 KQuantDot.Prepare(xk, _xkPrepared.AsSpan(t * kp, kp));
             }
-            if (_kQuads)
+            if (KQuads)
                 fixed (sbyte* chunked = _xkChunked) fixed (int* sums = _xkSumsChunked) fixed (int* offsetSums = _xkOffsetSumsChunked) fixed (float* chunkedScales = _xkdChunked)
                     InterleavedGemm.ChunkTokenSuperBlocks(t, xk, xkd, chunked, chunkedScales, _q4kQuads ? sums : null, _q6kQuads ? offsetSums : null);
         }

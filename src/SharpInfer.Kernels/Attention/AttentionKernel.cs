@@ -17,7 +17,7 @@ internal static unsafe class AttentionKernel
     private const int Bk = AttentionSimd.BlockKeys;
 
     /// <summary>Floats of scratch one thread needs for items of up to <paramref name="maxRows"/> rows.</summary>
-    public static long ScratchFloats(int maxRows, int headDim) => 2L * maxRows * headDim + (long)maxRows * Bk + 2L * maxRows + 12L * Bk + 3L * maxRows + 16;
+    public static long ScratchFloats(int maxRows, int headDim) => 2L * maxRows * headDim + (long)maxRows * Bk + 2L * maxRows + 12L * Bk + 4L * maxRows + 16;
 
     /// <summary>The geometry of one item.</summary>
     public struct Item
@@ -63,7 +63,8 @@ internal static unsafe class AttentionKernel
         int* rowStart = (int*)(nextValues + Bk); // [tokens] first visible key in the chunk
         int* rowEnd = rowStart + maxRows;       // [tokens]
         int* live = rowEnd + maxRows;           // [rows] 1 when the row has a visible key in the current block
-        float* pair = (float*)(live + maxRows); // [8] scores of four rows and two keys
+        int* liveRow = live + maxRows;          // [rows] the live rows of the current head, in order
+        float* pair = (float*)(liveRow + maxRows); // [8] scores of four rows and two keys
 
         // Logits in base 2: SmScale*log2(e) folded into q unless the variant transforms the natural-log logit.
         float qScale = variant.HasLogitsTransform ? variant.SmScale : variant.SmScale * Log2E;
@@ -115,34 +116,41 @@ internal static unsafe class AttentionKernel
                 Scores(qs, s, r0, r1, blockKeys, n, d, pair, aheadKeys, aheadOffset, aheadCount);
                 Softmax(variant, item, group, item.KvHead + h, r0, j0, n, s, m, l, acc, rowStart, rowEnd, live, d);
 
-                // P.V, two live rows at a time so that each V load feeds two rows, three first when their count is odd
+                // P.V, four live rows at a time so that each V load feeds four rows, the last one to three together
                 // (GQA 3: one pass over V instead of a pair's and a single row's); the first group also requests the
                 // rows ahead. Each row's operations are the same in every grouping.
-                int pending = -1, start = r0, liveRows = 0;
-                for (int r = r0; r < r1; r++) liveRows += live[r];
-                if (liveRows >= 3 && liveRows % 2 == 1)
+                int liveRows = 0;
+                for (int r = r0; r < r1; r++) if (live[r] != 0) liveRow[liveRows++] = r;
+                int next = 0;
+                for (; next + 4 <= liveRows; next += 4)
                 {
-                    int t0 = start;
-                    while (live[t0] == 0) t0++;
-                    int t1 = t0 + 1;
-                    while (live[t1] == 0) t1++;
-                    int t2 = t1 + 1;
-                    while (live[t2] == 0) t2++;
-                    AttentionSimd.AccumulateWeightedRows3(acc + t0 * d, acc + t1 * d, acc + t2 * d, s + t0 * Bk, s + t1 * Bk, s + t2 * Bk, blockValues, n, d,
-                        aheadValues, aheadOffset, aheadCount);
+                    int t0 = liveRow[next], t1 = liveRow[next + 1], t2 = liveRow[next + 2], t3 = liveRow[next + 3];
+                    AttentionSimd.AccumulateWeightedRows4(acc + t0 * d, acc + t1 * d, acc + t2 * d, acc + t3 * d, s + t0 * Bk, s + t1 * Bk, s + t2 * Bk, s + t3 * Bk,
+                        blockValues, n, d, aheadValues, aheadOffset, aheadCount);
                     aheadValues = null;
-                    start = t2 + 1;
                 }
-                for (int r = start; r < r1; r++)
+                switch (liveRows - next)
                 {
-                    if (live[r] == 0) continue;
-                    if (pending < 0) { pending = r; continue; }
-                    AttentionSimd.AccumulateWeightedRows2(acc + pending * d, acc + r * d, s + pending * Bk, s + r * Bk, blockValues, n, d, aheadValues, aheadOffset, aheadCount);
-                    aheadValues = null;
-                    pending = -1;
+                    case 3:
+                    {
+                        int t0 = liveRow[next], t1 = liveRow[next + 1], t2 = liveRow[next + 2];
+                        AttentionSimd.AccumulateWeightedRows3(acc + t0 * d, acc + t1 * d, acc + t2 * d, s + t0 * Bk, s + t1 * Bk, s + t2 * Bk, blockValues, n, d,
+                            aheadValues, aheadOffset, aheadCount);
+                        aheadValues = null;
+                        break;
+                    }
+                    case 2:
+                    {
+                        int t0 = liveRow[next], t1 = liveRow[next + 1];
+                        AttentionSimd.AccumulateWeightedRows2(acc + t0 * d, acc + t1 * d, s + t0 * Bk, s + t1 * Bk, blockValues, n, d, aheadValues, aheadOffset, aheadCount);
+                        aheadValues = null;
+                        break;
+                    }
+                    case 1:
+                        AttentionSimd.AccumulateWeightedRows(acc + liveRow[next] * d, s + liveRow[next] * Bk, blockValues, n, d);
+                        break;
                 }
-                if (pending >= 0) AttentionSimd.AccumulateWeightedRows(acc + pending * d, s + pending * Bk, blockValues, n, d);
-                if (aheadValues != null) PrefetchRows(aheadValues, aheadOffset, aheadCount, rowBytes); // no pair of live rows ran
+                if (aheadValues != null) PrefetchRows(aheadValues, aheadOffset, aheadCount, rowBytes); // no group of live rows ran
             }
         }
 
@@ -168,61 +176,54 @@ internal static unsafe class AttentionKernel
                 }
     }
 
-    // s[r, jj] = qs[r] . k[jj] for rows [r0, r1): four rows against the whole block at a time, keys in pairs, so the
-    // block's K rows (<= 32 x D) stay in L1 while the rows pass and each K load feeds four dot products.
+    // s[r, jj] = qs[r] . k[jj] for rows [r0, r1): four rows against the whole block at a time, keys in quads (then a
+    // pair and a single), so the block's K rows (<= 32 x D) stay in L1 while the rows pass and each K load feeds four
+    // dot products. Every (row, key) takes the same operations in each of the kernels (see Dot4x4), so a score's bits
+    // do not depend on the block's key count or on the row's neighbours.
     // aheadRows[0..aheadCount) + aheadOffset: K rows to request into L2 as the first four rows pass, one per key.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Scores(float* qs, float* s, int r0, int r1, nint* keys, int n, int d, float* pair, nint* aheadRows, nint aheadOffset, int aheadCount)
     {
         int rowBytes = d * sizeof(float);
         if (aheadRows == null) aheadCount = 0;
-        int r4 = r0;
-        for (; r4 + 4 <= r1; r4 += 4)
+        for (int r4 = r0; r4 < r1; r4 += 4)
         {
-            float* q0 = qs + r4 * d;
-            int jj = 0;
-            for (; jj + 2 <= n; jj += 2)
+            // The last one to three rows go through the same four-row kernels, the missing rows repeating the last
+            // one: each row's products and reduction do not depend on its neighbours, so a row gets the same bits
+            // whatever its place in the tile (batch invariance), and decode items get the vector kernels instead of
+            // one dot product per key. Three rows (a KV head's query heads with GQA 3) take the three-row kernels,
+            // the same operations per row without the repeated fourth.
+            int rows = Math.Min(4, r1 - r4);
+            float* a = qs + r4 * d, b = qs + Math.Min(r4 + 1, r1 - 1) * d, c = qs + Math.Min(r4 + 2, r1 - 1) * d, e = qs + (r4 + rows - 1) * d;
+            float* sr = s + r4 * Bk;
+            int k = 0;
+            for (; k + 4 <= n; k += 4)
             {
-                if (jj < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[jj] + aheadOffset), rowBytes);
-                if (jj + 1 < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[jj + 1] + aheadOffset), rowBytes);
-                AttentionSimd.Dot4x2(q0, q0 + d, q0 + 2 * d, q0 + 3 * d, (float*)keys[jj], (float*)keys[jj + 1], d, pair);
-                for (int i = 0; i < 4; i++) { s[(r4 + i) * Bk + jj] = pair[i]; s[(r4 + i) * Bk + jj + 1] = pair[4 + i]; }
+                for (int i = k; i < k + 4 && i < aheadCount; i++) CachePrefetch.ToL2((byte*)(aheadRows[i] + aheadOffset), rowBytes);
+                float* k0 = (float*)keys[k], k1 = (float*)keys[k + 1], k2 = (float*)keys[k + 2], k3 = (float*)keys[k + 3];
+                // Rows past the tile's end repeat the last row and its output.
+                float* s0 = sr + k, s1 = sr + Math.Min(1, rows - 1) * Bk + k, s2 = sr + Math.Min(2, rows - 1) * Bk + k, s3 = sr + (rows - 1) * Bk + k;
+                if (rows == 3) AttentionSimd.Dot3x4(a, b, c, k0, k1, k2, k3, d, s0, s1, s2);
+                else AttentionSimd.Dot4x4(a, b, c, e, k0, k1, k2, k3, d, s0, s1, s2, s3);
             }
-            if (jj < n)
+            if (k + 2 <= n)
             {
-                if (jj < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[jj] + aheadOffset), rowBytes);
-                AttentionSimd.Dot4(q0, q0 + d, q0 + 2 * d, q0 + 3 * d, (float*)keys[jj], d, pair);
-                for (int i = 0; i < 4; i++) s[(r4 + i) * Bk + jj] = pair[i];
+                for (int i = k; i < k + 2 && i < aheadCount; i++) CachePrefetch.ToL2((byte*)(aheadRows[i] + aheadOffset), rowBytes);
+                if (rows == 3) AttentionSimd.Dot3x2(a, b, c, (float*)keys[k], (float*)keys[k + 1], d, pair);
+                else AttentionSimd.Dot4x2(a, b, c, e, (float*)keys[k], (float*)keys[k + 1], d, pair);
+                for (int i = 0; i < rows; i++) { sr[i * Bk + k] = pair[i]; sr[i * Bk + k + 1] = pair[4 + i]; }
+                k += 2;
             }
-            for (jj = n; jj < aheadCount; jj++) CachePrefetch.ToL2((byte*)(aheadRows[jj] + aheadOffset), rowBytes);
+            if (k < n)
+            {
+                if (k < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[k] + aheadOffset), rowBytes);
+                if (rows == 3) AttentionSimd.Dot3(a, b, c, (float*)keys[k], d, pair);
+                else AttentionSimd.Dot4(a, b, c, e, (float*)keys[k], d, pair);
+                for (int i = 0; i < rows; i++) sr[i * Bk + k] = pair[i];
+            }
+            for (k = n; k < aheadCount; k++) CachePrefetch.ToL2((byte*)(aheadRows[k] + aheadOffset), rowBytes);
             aheadCount = 0; // the first four rows requested them
         }
-        if (r4 == r1) return;
-        // The last one to three rows go through the same four-row kernels, the missing rows repeating the last one:
-        // each row's products and reduction do not depend on its neighbours, so a row gets the same bits whatever
-        // its place in the tile (batch invariance), and decode items (three rows per KV head with GQA 3) get the
-        // vector kernel instead of one dot product per key.
-        // Three rows (a KV head's query heads with GQA 3) take the three-row kernels, the same operations per row
-        // without the repeated fourth.
-        int rows = r1 - r4;
-        float* a = qs + r4 * d, b = qs + Math.Min(r4 + 1, r1 - 1) * d, c = qs + Math.Min(r4 + 2, r1 - 1) * d, e = qs + (r1 - 1) * d;
-        int k = 0;
-        for (; k + 2 <= n; k += 2)
-        {
-            if (k < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[k] + aheadOffset), rowBytes);
-            if (k + 1 < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[k + 1] + aheadOffset), rowBytes);
-            if (rows == 3) AttentionSimd.Dot3x2(a, b, c, (float*)keys[k], (float*)keys[k + 1], d, pair);
-            else AttentionSimd.Dot4x2(a, b, c, e, (float*)keys[k], (float*)keys[k + 1], d, pair);
-            for (int i = 0; i < rows; i++) { s[(r4 + i) * Bk + k] = pair[i]; s[(r4 + i) * Bk + k + 1] = pair[4 + i]; }
-        }
-        if (k < n)
-        {
-            if (k < aheadCount) CachePrefetch.ToL2((byte*)(aheadRows[k] + aheadOffset), rowBytes);
-            if (rows == 3) AttentionSimd.Dot3(a, b, c, (float*)keys[k], d, pair);
-            else AttentionSimd.Dot4(a, b, c, e, (float*)keys[k], d, pair);
-            for (int i = 0; i < rows; i++) s[(r4 + i) * Bk + k] = pair[i];
-        }
-        for (k = n; k < aheadCount; k++) CachePrefetch.ToL2((byte*)(aheadRows[k] + aheadOffset), rowBytes);
     }
 
     // Variant hooks and mask on the block's scores of one KV head's rows, then their online-softmax update:

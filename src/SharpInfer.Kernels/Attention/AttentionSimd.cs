@@ -46,6 +46,90 @@ internal static unsafe class AttentionSimd
         }
     }
 
+    /// <summary>
+    /// The sixteen dot products of four query rows with four key rows: sixteen independent FMA chains, eight loads per
+    /// sixteen FMAs. A head dim of 128 gives each chain only eight FMAs, so <see cref="Dot4x2"/>'s eight chains leave
+    /// the FMA units waiting on their latency; sixteen keep them busy. Each (row, key) gets exactly the operations of
+    /// <see cref="Dot4x2"/> (the same chain and the same reduction tree), so a score's bits do not depend on which
+    /// kernel computed it. Row r's four scores go to s_r[0..4) (a repeated row may repeat its output pointer).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Dot4x4(float* q0, float* q1, float* q2, float* q3, float* k0, float* k1, float* k2, float* k3, int d,
+        float* s0, float* s1, float* s2, float* s3)
+    {
+        if (Vector512.IsHardwareAccelerated && Avx.IsSupported) Dot512x4<FourRows>(q0, q1, q2, q3, k0, k1, k2, k3, d, s0, s1, s2, s3);
+        else
+        {
+            float* t = stackalloc float[16];
+            Dot4x2(q0, q1, q2, q3, k0, k1, d, t);
+            Dot4x2(q0, q1, q2, q3, k2, k3, d, t + 8);
+            // s3 first: a repeated row's output pointer gets the same values again.
+            s3[0] = t[3]; s3[1] = t[7]; s3[2] = t[11]; s3[3] = t[15];
+            s2[0] = t[2]; s2[1] = t[6]; s2[2] = t[10]; s2[3] = t[14];
+            s1[0] = t[1]; s1[1] = t[5]; s1[2] = t[9]; s1[3] = t[13];
+            s0[0] = t[0]; s0[1] = t[4]; s0[2] = t[8]; s0[3] = t[12];
+        }
+    }
+
+    /// <summary><see cref="Dot4x4"/> for three query rows, with the same per-row operations.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Dot3x4(float* q0, float* q1, float* q2, float* k0, float* k1, float* k2, float* k3, int d, float* s0, float* s1, float* s2)
+    {
+        if (Vector512.IsHardwareAccelerated && Avx.IsSupported) Dot512x4<ThreeRows>(q0, q1, q2, q2, k0, k1, k2, k3, d, s0, s1, s2, s2);
+        else Dot4x4(q0, q1, q2, q2, k0, k1, k2, k3, d, s0, s1, s2, s2);
+    }
+
+    /// <summary>
+    /// The 512-bit body of <see cref="Dot4x4"/> and <see cref="Dot3x4"/> (q3 must be q2 with three rows). The reduction
+    /// groups each row's four keys: Reduce4 of one row's keys sums every (row, key) by the tree Reduce8 uses, and
+    /// leaves the row's scores side by side, stored as one 128-bit vector instead of sixteen scattered floats.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dot512x4<TRows>(float* q0, float* q1, float* q2, float* q3, float* k0, float* k1, float* k2, float* k3, int d,
+        float* s0, float* s1, float* s2, float* s3) where TRows : struct, IRowCount
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, f0 = default, f1 = default, f2 = default, f3 = default;
+        int e = 0;
+        for (; e + 16 <= d; e += 16)
+        {
+            var x = Vector512.Load(k0 + e); var y = Vector512.Load(k1 + e); var z = Vector512.Load(k2 + e); var w = Vector512.Load(k3 + e);
+            var r0 = Vector512.Load(q0 + e);
+            a0 = Vector512.MultiplyAddEstimate(r0, x, a0); b0 = Vector512.MultiplyAddEstimate(r0, y, b0);
+            c0 = Vector512.MultiplyAddEstimate(r0, z, c0); f0 = Vector512.MultiplyAddEstimate(r0, w, f0);
+            var r1 = Vector512.Load(q1 + e);
+            a1 = Vector512.MultiplyAddEstimate(r1, x, a1); b1 = Vector512.MultiplyAddEstimate(r1, y, b1);
+            c1 = Vector512.MultiplyAddEstimate(r1, z, c1); f1 = Vector512.MultiplyAddEstimate(r1, w, f1);
+            var r2 = Vector512.Load(q2 + e);
+            a2 = Vector512.MultiplyAddEstimate(r2, x, a2); b2 = Vector512.MultiplyAddEstimate(r2, y, b2);
+            c2 = Vector512.MultiplyAddEstimate(r2, z, c2); f2 = Vector512.MultiplyAddEstimate(r2, w, f2);
+            if (TRows.Value > 3)
+            {
+                var r3 = Vector512.Load(q3 + e);
+                a3 = Vector512.MultiplyAddEstimate(r3, x, a3); b3 = Vector512.MultiplyAddEstimate(r3, y, b3);
+                c3 = Vector512.MultiplyAddEstimate(r3, z, c3); f3 = Vector512.MultiplyAddEstimate(r3, w, f3);
+            }
+        }
+        var h = Reduce4(Fold(a0), Fold(b0), Fold(c0), Fold(f0)); (h.GetLower() + h.GetUpper()).Store(s0);
+        h = Reduce4(Fold(a1), Fold(b1), Fold(c1), Fold(f1)); (h.GetLower() + h.GetUpper()).Store(s1);
+        h = Reduce4(Fold(a2), Fold(b2), Fold(c2), Fold(f2)); (h.GetLower() + h.GetUpper()).Store(s2);
+        if (TRows.Value > 3) { h = Reduce4(Fold(a3), Fold(b3), Fold(c3), Fold(f3)); (h.GetLower() + h.GetUpper()).Store(s3); }
+        // The elements past the last full vector, added after the reduction as Tail4x2 adds them. A repeated row shares
+        // its output with the row it repeats and gets its tail once.
+        if (e < d)
+        {
+            TailRow4(q0, k0, k1, k2, k3, e, d, s0);
+            if (s1 != s0) TailRow4(q1, k0, k1, k2, k3, e, d, s1);
+            if (s2 != s1) TailRow4(q2, k0, k1, k2, k3, e, d, s2);
+            if (TRows.Value > 3 && s3 != s2) TailRow4(q3, k0, k1, k2, k3, e, d, s3);
+        }
+    }
+
+    private static void TailRow4(float* q, float* k0, float* k1, float* k2, float* k3, int e, int d, float* s)
+    {
+        for (; e < d; e++) { s[0] += q[e] * k0[e]; s[1] += q[e] * k1[e]; s[2] += q[e] * k2[e]; s[3] += q[e] * k3[e]; }
+    }
+
     /// <summary>The four dot products of four query rows with one key row (the odd key of a block).</summary>
     /// <param name="s">[4] out.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -169,7 +253,7 @@ internal static unsafe class AttentionSimd
     /// <param name="aheadRows">null, or rows aheadRows[0..aheadCount) + aheadOffset to request into L2 during the first pass.</param>
     public static void AccumulateWeightedRows2(float* o0, float* o1, float* p0, float* p1, nint* v, int n, int d,
         nint* aheadRows = null, nint aheadOffset = 0, int aheadCount = 0) =>
-        WeightedRows<TwoRows>(o0, o1, null, p0, p1, null, v, n, d, aheadRows, aheadOffset, aheadCount);
+        WeightedRows<TwoRows>(o0, o1, null, null, p0, p1, null, null, v, n, d, aheadRows, aheadOffset, aheadCount);
 
     /// <summary>
     /// Three rows of <see cref="AccumulateWeightedRows"/> at once (the live query heads of one KV head with GQA 3): each
@@ -178,7 +262,16 @@ internal static unsafe class AttentionSimd
     /// <param name="aheadRows">null, or rows aheadRows[0..aheadCount) + aheadOffset to request into L2 during the first pass.</param>
     public static void AccumulateWeightedRows3(float* o0, float* o1, float* o2, float* p0, float* p1, float* p2, nint* v, int n, int d,
         nint* aheadRows = null, nint aheadOffset = 0, int aheadCount = 0) =>
-        WeightedRows<ThreeRows>(o0, o1, o2, p0, p1, p2, v, n, d, aheadRows, aheadOffset, aheadCount);
+        WeightedRows<ThreeRows>(o0, o1, o2, null, p0, p1, p2, null, v, n, d, aheadRows, aheadOffset, aheadCount);
+
+    /// <summary>
+    /// Four rows of <see cref="AccumulateWeightedRows"/> at once: each V load feeds four rows (sixteen FMAs per four
+    /// loads, where pairs need eight loads), so the pass is bound by the FMAs rather than by L1/L2 reads.
+    /// </summary>
+    /// <param name="aheadRows">null, or rows aheadRows[0..aheadCount) + aheadOffset to request into L2 during the first pass.</param>
+    public static void AccumulateWeightedRows4(float* o0, float* o1, float* o2, float* o3, float* p0, float* p1, float* p2, float* p3, nint* v, int n, int d,
+        nint* aheadRows = null, nint aheadOffset = 0, int aheadCount = 0) =>
+        WeightedRows<FourRows>(o0, o1, o2, o3, p0, p1, p2, p3, v, n, d, aheadRows, aheadOffset, aheadCount);
 
     /// <summary>How many rows a multi-row pass handles; a constant after JIT specialisation.</summary>
     private interface IRowCount { static abstract int Value { get; } }
@@ -187,12 +280,12 @@ internal static unsafe class AttentionSimd
     private struct FourRows : IRowCount { public static int Value => 4; }
 
     /// <summary>
-    /// Two or three rows of <see cref="AccumulateWeightedRows"/> in one pass over V, 64 floats of each at a time in
+    /// Two, three or four rows of <see cref="AccumulateWeightedRows"/> in one pass over V, 64 floats of each at a time in
     /// registers. Each row's operations are those of <see cref="AccumulateWeightedRows"/>, so its bits do not depend
     /// on how rows were grouped.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightedRows<TRows>(float* o0, float* o1, float* o2, float* p0, float* p1, float* p2, nint* v, int n, int d,
+    private static void WeightedRows<TRows>(float* o0, float* o1, float* o2, float* o3, float* p0, float* p1, float* p2, float* p3, nint* v, int n, int d,
         nint* aheadRows, nint aheadOffset, int aheadCount) where TRows : struct, IRowCount
     {
         if (aheadRows == null) aheadCount = 0;
@@ -204,6 +297,8 @@ internal static unsafe class AttentionSimd
                 var b0 = Vector512.Load(o1 + e); var b1 = Vector512.Load(o1 + e + 16); var b2 = Vector512.Load(o1 + e + 32); var b3 = Vector512.Load(o1 + e + 48);
                 Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
                 if (TRows.Value > 2) { c0 = Vector512.Load(o2 + e); c1 = Vector512.Load(o2 + e + 16); c2 = Vector512.Load(o2 + e + 32); c3 = Vector512.Load(o2 + e + 48); }
+                Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
+                if (TRows.Value > 3) { f0 = Vector512.Load(o3 + e); f1 = Vector512.Load(o3 + e + 16); f2 = Vector512.Load(o3 + e + 32); f3 = Vector512.Load(o3 + e + 48); }
                 for (int j = 0; j < n; j++)
                 {
                     // Rows for the next head or block, one per key while this pass computes (see AttentionKernel).
@@ -222,10 +317,17 @@ internal static unsafe class AttentionSimd
                         c0 = Vector512.MultiplyAddEstimate(v0, z, c0); c1 = Vector512.MultiplyAddEstimate(v1, z, c1);
                         c2 = Vector512.MultiplyAddEstimate(v2, z, c2); c3 = Vector512.MultiplyAddEstimate(v3, z, c3);
                     }
+                    if (TRows.Value > 3)
+                    {
+                        var u = Vector512.Create(p3[j]);
+                        f0 = Vector512.MultiplyAddEstimate(v0, u, f0); f1 = Vector512.MultiplyAddEstimate(v1, u, f1);
+                        f2 = Vector512.MultiplyAddEstimate(v2, u, f2); f3 = Vector512.MultiplyAddEstimate(v3, u, f3);
+                    }
                 }
                 a0.Store(o0 + e); a1.Store(o0 + e + 16); a2.Store(o0 + e + 32); a3.Store(o0 + e + 48);
                 b0.Store(o1 + e); b1.Store(o1 + e + 16); b2.Store(o1 + e + 32); b3.Store(o1 + e + 48);
                 if (TRows.Value > 2) { c0.Store(o2 + e); c1.Store(o2 + e + 16); c2.Store(o2 + e + 32); c3.Store(o2 + e + 48); }
+                if (TRows.Value > 3) { f0.Store(o3 + e); f1.Store(o3 + e + 16); f2.Store(o3 + e + 32); f3.Store(o3 + e + 48); }
                 for (int j = n; j < aheadCount; j++) CachePrefetch.ToL2((byte*)(aheadRows[j] + aheadOffset), d * sizeof(float));
                 aheadCount = 0; // requested in the first pass
             }
@@ -236,6 +338,7 @@ internal static unsafe class AttentionSimd
             AccumulateWeightedRowsFrom(o0, p0, v, n, d, e);
             AccumulateWeightedRowsFrom(o1, p1, v, n, d, e);
             if (TRows.Value > 2) AccumulateWeightedRowsFrom(o2, p2, v, n, d, e);
+            if (TRows.Value > 3) AccumulateWeightedRowsFrom(o3, p3, v, n, d, e);
         }
     }
 
@@ -332,10 +435,14 @@ internal static unsafe class AttentionSimd
     {
         if (Vector256.IsHardwareAccelerated)
         {
+            // A tree of lane-wise maxima: Vector256.Max has MathF.Max's semantics (NaN wins, +0 over -0) and is
+            // order-free, so the result is the serial loop's; eight dependent scalar maxima per row and block cost
+            // as much as the block's exponentials.
             var m = Vector256.Max(Vector256.Max(Vector256.Load(s), Vector256.Load(s + 8)), Vector256.Max(Vector256.Load(s + 16), Vector256.Load(s + 24)));
-            float r = m[0];
-            for (int i = 1; i < 8; i++) r = MathF.Max(r, m[i]);
-            return r;
+            m = Vector256.Max(m, Avx.Permute2x128(m, m, 0x01));
+            m = Vector256.Max(m, Avx.Shuffle(m, m, 0b01_00_11_10));
+            m = Vector256.Max(m, Avx.Shuffle(m, m, 0b10_11_00_01));
+            return m.ToScalar();
         }
         float max = s[0];
         for (int i = 1; i < BlockKeys; i++) max = MathF.Max(max, s[i]);

@@ -38,6 +38,27 @@ public unsafe class BatchAttentionTests
         f.AssertMatchesReference(o, lse, AttentionFixture.CausalReference(0.125));
     }
 
+    [Theory]
+    [InlineData(3, 128)] [InlineData(4, 128)] [InlineData(5, 128)] [InlineData(4, 20)] [InlineData(3, 8)]
+    public void APromptsLastRowEqualsTheSameQueryDecodedAloneBitForBit(int group, int d)
+    {
+        // Batch invariance: the prompt's rows share four-row score and P.V kernels with their neighbours (and, with
+        // GQA 3 or 5, with the next token's rows), the decode row only with its own KV head's; every row must still
+        // take the same operations, or a prompt continued by decode would drift from the same text decoded token by token.
+        const int tokens = 8, kvLen = 77; // with GQA 3 the last token's rows fill the end of a quad
+        using var f = new AttentionFixture(group * 31 + d, [tokens], [kvLen], hq: 2 * group, hkv: 2, d, pageSize: 16);
+        var (o, lse) = f.Run(new CausalMask(0.125f));
+        using var pool = new WorkerPool(2);
+        var decode = new BatchAttention(pool);
+        decode.Plan([0, 1], f.Table, f.Hq, f.Hkv, f.D);
+        var last = new float[f.Hq * d];
+        var lastLse = new float[f.Hq];
+        fixed (float* qp = f.Q) fixed (float* op = last) fixed (float* lp = lastLse)
+            decode.Run(f.Cache.View(0), qp + (tokens - 1) * f.Hq * d, op, lp, new CausalMask(0.125f));
+        Assert.Equal(o.AsSpan((tokens - 1) * f.Hq * d).ToArray(), last);
+        Assert.Equal(lse.AsSpan((tokens - 1) * f.Hq).ToArray(), lastLse);
+    }
+
     [Fact]
     public void ArraysLongerThanTheBatchGiveTheSameResultWithAnExplicitBatchSize()
     {

@@ -22,8 +22,17 @@ public static unsafe class BenchAttentionCommand
     public sealed record DecodeResult(int Sequences, int KvLength, double Milliseconds, long BytesRead, double GBps, double MachineReadGBps, double PercentOfRead);
     /// <param name="Balance">the threads' mean busy time over the longest in the balanced runs (median): how evenly the plan splits the work.</param>
     /// <param name="Scaling">single-thread time / threads over the balanced time: the partition and the memory system together.</param>
-    public sealed record SkewResult(int Threads, double BalancedMs, double OneThreadPerRequestMs, double Speedup, double SingleThreadMs, double IdealMs, double Balance, double Scaling);
-    public sealed record CascadeResult(int Requests, int SharedPrefix, int OwnTokens, double CascadeMs, double PlainMs, double Speedup, double MaxRelativeDifference);
+    /// <param name="MemoryBoundSpeedup">the speedup both partitions would show at the machine's read bandwidth (one thread's
+    /// alone, two threads' together, measured between the runs): what the memory system allows once the kernel is memory bound.</param>
+    public sealed record SkewResult(int Threads, double BalancedMs, double OneThreadPerRequestMs, double Speedup, double SingleThreadMs, double IdealMs, double Balance, double Scaling,
+        double ReadGBpsOneThread, double ReadGBpsAllThreads, double MemoryBoundSpeedup);
+    /// <param name="MultiplyAdds">the FP32 multiply-adds of both (q.k and p.v for every query head and key): the cascade reads the
+    /// prefix once instead of once per request, but computes as much as plain decode.</param>
+    /// <param name="MachineGfma">the pool's FP32 multiply-add peak, measured in passes alternating with the runs.</param>
+    /// <param name="SpeedupAtFmaPeak">plain time over the time of those multiply-adds at that peak: the most any kernel
+    /// doing this arithmetic in FP32 can gain over this plain decode.</param>
+    public sealed record CascadeResult(int Requests, int SharedPrefix, int OwnTokens, double CascadeMs, double PlainMs, double Speedup, double MaxRelativeDifference,
+        long MultiplyAdds, double MachineGfma, double SpeedupAtFmaPeak);
     public sealed record Report(int Threads, int Runs, DecodeResult Decode, SkewResult Skewed, CascadeResult Cascade);
 
     public static Command Create()
@@ -78,7 +87,8 @@ public static unsafe class BenchAttentionCommand
     private static SkewResult MeasureSkewed(int runs)
     {
         const int threads = 2;
-        using var batch = new Batch([8192, .. Enumerable.Repeat(256, 15)], sharedPrefix: 0, seed: 2);
+        int[] lengths = [8192, .. Enumerable.Repeat(256, 15)];
+        using var batch = new Batch(lengths, sharedPrefix: 0, seed: 2);
         using var pool = new WorkerPool(threads);
         using var single = new WorkerPool(1);
         var balanced = new BatchAttention(pool);
@@ -88,11 +98,22 @@ public static unsafe class BenchAttentionCommand
         var alone = new BatchAttention(single);
         alone.Plan(batch.QoIndptr, batch.Table, QoHeads, KvHeads, HeadDim, new AttentionPlanOptions { Partition = AttentionPartition.OneThreadPerRequest });
         var balances = new List<double>();
-        // The three alternate run by run, so a slow minute of the shared host falls on all of them alike.
-        var medians = AlternatingMedianMs(runs, () => { batch.Run(balanced); balances.Add(balanced.LastRunBalance); }, () => batch.Run(naive), () => batch.Run(alone));
+        using var probeAll = new MemoryBandwidth.ReadProbe(pool);
+        using var probeOne = new MemoryBandwidth.ReadProbe(single);
+        var readsAll = new List<double>();
+        var readsOne = new List<double>();
+        // All alternate run by run, so a slow minute of the shared host falls on all of them alike.
+        var medians = AlternatingMedianMs(runs, () => { batch.Run(balanced); balances.Add(balanced.LastRunBalance); }, () => batch.Run(naive), () => batch.Run(alone),
+            () => readsAll.Add(probeAll.Pass()), () => readsOne.Add(probeOne.Pass()));
         double balancedMs = medians[0], naiveMs = medians[1], singleMs = medians[2];
         double ideal = singleMs / threads;
-        return new SkewResult(threads, balancedMs, naiveMs, naiveMs / balancedMs, singleMs, ideal, Median([.. balances]), ideal / balancedMs);
+        double readAll = Median([.. readsAll.Skip(2)]), readOne = Median([.. readsOne.Skip(2)]); // the first two passes were the warm-up
+        // One thread per request puts request b on thread b mod 2: the threads stream together until the lighter list
+        // ends, then the heavier one streams alone. Bytes are proportional to keys.
+        long heavy = lengths.Where((_, b) => b % threads == 0).Sum(), light = lengths.Where((_, b) => b % threads == 1).Sum();
+        double naiveKeySeconds = 2.0 * light / readAll + (double)(heavy - light) / readOne, balancedKeySeconds = (double)(heavy + light) / readAll;
+        return new SkewResult(threads, balancedMs, naiveMs, naiveMs / balancedMs, singleMs, ideal, Median([.. balances]), ideal / balancedMs,
+            readOne, readAll, naiveKeySeconds / balancedKeySeconds);
     }
 
     // (c) 32 requests sharing a 2048-token prefix plus 64 own tokens each, one query each.
@@ -106,11 +127,17 @@ public static unsafe class BenchAttentionCommand
         cascade.Plan(batch.QoIndptr, batch.PrefixTable!, batch.OwnTable!, QoHeads, KvHeads, HeadDim);
         batch.Run(plain);
         var expected = batch.Output.ToArray();
-        var medians = AlternatingMedianMs(runs, () => batch.Run(plain), () => batch.Run(cascade)); // cascade runs last: its output is checked
-        double plainMs = medians[0], cascadeMs = medians[1];
+        var fma = new FmaThroughput(pool);
+        var peaks = new List<double>();
+        // cascade runs after plain: its output is what gets checked below
+        var medians = AlternatingMedianMs(runs, () => peaks.Add(fma.Pass()), () => batch.Run(plain), () => batch.Run(cascade));
+        double plainMs = medians[1], cascadeMs = medians[2];
         double maxRef = expected.Max(MathF.Abs), maxDiff = 0;
         for (int i = 0; i < expected.Length; i++) maxDiff = Math.Max(maxDiff, Math.Abs(expected[i] - batch.Output[i]));
-        return new CascadeResult(requests, prefix, own, cascadeMs, plainMs, plainMs / cascadeMs, maxDiff / maxRef);
+        long multiplyAdds = 2L * requests * QoHeads * (prefix + own) * HeadDim;
+        double peak = Median([.. peaks.Skip(2)]); // the first two passes were the warm-up
+        double atPeakMs = multiplyAdds / (peak * 1e9) * 1e3;
+        return new CascadeResult(requests, prefix, own, cascadeMs, plainMs, plainMs / cascadeMs, maxDiff / maxRef, multiplyAdds, peak, plainMs / atPeakMs);
     }
 
     private static double Median(double[] values)
@@ -154,11 +181,16 @@ public static unsafe class BenchAttentionCommand
         table.AddRow("", "single thread (ms)", F(s.SingleThreadMs, "F3"), "");
         table.AddRow("", "balance (mean / longest thread busy time)", F(100 * s.Balance, "F0") + "%", ">= 90%");
         table.AddRow("", "scaling (single thread / 2 vs actual)", F(100 * s.Scaling, "F0") + "%", "");
+        table.AddRow("", "machine read GB/s, 1 / 2 threads", $"{F(s.ReadGBpsOneThread, "F1")} / {F(s.ReadGBpsAllThreads, "F1")}", "");
+        table.AddRow("", "speedup if both were memory bound", F(s.MemoryBoundSpeedup) + "x", "");
         var c = r.Cascade;
         table.AddRow($"(c) cascade {c.Requests} x ({c.SharedPrefix} shared + {c.OwnTokens} own)", "cascade (ms)", F(c.CascadeMs, "F3"), "");
         table.AddRow("", "plain paged (ms)", F(c.PlainMs, "F3"), "");
         table.AddRow("", "speedup", F(c.Speedup) + "x", ">= 4x");
         table.AddRow("", "max relative difference", c.MaxRelativeDifference.ToString("E2", inv), "<= 1e-5");
+        table.AddRow("", "FP32 multiply-adds (both)", c.MultiplyAdds.ToString("N0", inv), "");
+        table.AddRow("", "machine FMA peak GFMA/s (runs alternate)", F(c.MachineGfma, "F1"), "");
+        table.AddRow("", "speedup if the cascade ran at that peak", F(c.SpeedupAtFmaPeak) + "x", "");
         console.Write(table);
     }
 

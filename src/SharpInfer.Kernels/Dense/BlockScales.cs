@@ -50,7 +50,7 @@ public static unsafe class BlockScales
     /// <summary>Frees a table from <see cref="Create"/>, <see cref="Group"/>, <see cref="Pack"/> or <see cref="InterleavedGemm.Interleave"/>.</summary>
     public static void Free(void* table)
     {
-        if (table != null) NativeMemory.AlignedFree(table);
+        HugePages.FreeCopy(table);
     }
 
     /// <summary>
@@ -63,7 +63,7 @@ public static unsafe class BlockScales
         if (w.Type is not (GgmlType.Q4_0 or GgmlType.Q8_0)) throw new ArgumentException($"only Q4_0 and Q8_0 payloads are packed, not {w.Type}");
         int blocks = w.Columns / 32, blockBytes = GgmlTypeInfo.BlockBytes(w.Type), payload = blockBytes - 2;
         long rowBytes = (long)blocks * payload;
-        var packed = (byte*)NativeMemory.AlignedAlloc((nuint)(w.Rows * rowBytes), 64);
+        var packed = (byte*)HugePages.AllocCopy((nuint)(w.Rows * rowBytes));
         for (long r = 0; r < w.Rows; r++)
         {
             byte* row = w.Data + r * w.RowBytes, dst = packed + r * rowBytes;

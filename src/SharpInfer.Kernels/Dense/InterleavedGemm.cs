@@ -106,7 +106,7 @@ public static unsafe class InterleavedGemm
         int offset = layout == InterleavedLayout.ColumnQuads ? 0x80 : 0; // int8 + 128 as a byte: the sign bit flipped
         int blocks = w.Columns / 32, blockBytes = GgmlTypeInfo.BlockBytes(w.Type);
         int groupBlock = w.Type == GgmlType.Q8_0 ? Q8_0Pairs.GroupBlockBytes : Q4_0Pairs.GroupBlockBytes; // either layout
-        var copy = (byte*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows / GroupRows * blocks * groupBlock), 64);
+        var copy = (byte*)HugePages.AllocCopy((nuint)((long)w.Rows / GroupRows * blocks * groupBlock));
         nint data = (nint)w.Data, target = (nint)copy;
         int rowBytes = w.RowBytes;
         bool q8 = w.Type == GgmlType.Q8_0;
@@ -254,7 +254,7 @@ public static unsafe class InterleavedGemm
             throw new ArgumentException($"the K-quant copy needs a Q4_K or Q6_K matrix of whole groups of {GroupRows} rows, not {w.Type} with {w.Rows} rows");
         bool q4 = w.Type == GgmlType.Q4_K;
         int superBlocks = w.Columns / 256, groupBytes = KQuantGroupBytes(w.Type), blockBytes = GgmlTypeInfo.BlockBytes(w.Type), rowBytes = w.RowBytes;
-        var copy = (byte*)NativeMemory.AlignedAlloc((nuint)((long)w.Rows / GroupRows * superBlocks * groupBytes), 64);
+        var copy = (byte*)HugePages.AllocCopy((nuint)((long)w.Rows / GroupRows * superBlocks * groupBytes));
         nint data = (nint)w.Data, target = (nint)copy;
         // Groups in parallel: at load, a billion weights value by value on one core took seconds.
         Parallel.For(0, w.Rows / GroupRows, g =>

@@ -213,7 +213,7 @@ public static unsafe class KQuantDot
         if (w.Type != GgmlType.Q4_K) throw new ArgumentException($"only Q4_K matrices are repacked, not {w.Type}");
         int superBlocks = w.Columns / SuperBlock;
         long rowBytes = (long)superBlocks * RepackedQ4_KBytes;
-        var copy = (byte*)NativeMemory.AlignedAlloc((nuint)(w.Rows * rowBytes), 64);
+        var copy = (byte*)HugePages.AllocCopy((nuint)(w.Rows * rowBytes));
         for (long r = 0; r < w.Rows; r++)
             for (int s = 0; s < superBlocks; s++)
             {

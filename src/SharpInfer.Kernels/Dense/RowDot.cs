@@ -151,7 +151,7 @@ public static unsafe class RowDot
     }
 
     /// <summary>
-    /// A column-blocked copy of an F16 matrix (native memory, free with NativeMemory.AlignedFree): block b holds columns
+    /// A column-blocked copy of an F16 matrix (native memory, free with <see cref="BlockScales.Free"/>): block b holds columns
     /// [b * blockColumns, (b + 1) * blockColumns) of every row, rows one after another. Reading one block for a run of
     /// rows is one contiguous stream whose activations (blockColumns floats) stay in L1; long rows read row-major
     /// re-fetch their 16-22 KiB of activations from L2 on every row.
@@ -159,7 +159,7 @@ public static unsafe class RowDot
     public static byte* BlockF16(in WeightMatrix w, int blockColumns)
     {
         long rows = w.Rows, blocks = w.Columns / blockColumns, blockRowBytes = blockColumns * 2L;
-        var blocked = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(rows * w.Columns * 2L), 64);
+        var blocked = (byte*)HugePages.AllocCopy((nuint)(rows * w.Columns * 2L));
         for (long b = 0; b < blocks; b++)
             for (long r = 0; r < rows; r++)
                 Buffer.MemoryCopy(w.Data + r * w.RowBytes + b * blockRowBytes, blocked + (b * rows + r) * blockRowBytes, blockRowBytes, blockRowBytes);

@@ -219,6 +219,9 @@ public unsafe class InterleavedGemmTests(ITestOutputHelper output)
     [InlineData(GgmlType.Q8_0, 32, 2048, InterleavedLayout.ColumnQuads)]
     [InlineData(GgmlType.Q4_0, 48, 576, InterleavedLayout.ColumnQuads)]
     [InlineData(GgmlType.Q4_0, 32, 2048, InterleavedLayout.ColumnQuads)]
+    // Copies of 2.2 and 2.4 MB: whole huge pages and a tail in small ones (HugePages.AllocCopy).
+    [InlineData(GgmlType.Q8_0, 64, 32768, InterleavedLayout.ColumnQuads)]
+    [InlineData(GgmlType.Q4_0, 128, 32768, InterleavedLayout.ColumnPairs)]
     public void ProductsMatchTheReferenceOfTheSameQuantization(GgmlType type, int rows, int cols, InterleavedLayout layout)
     {
         if (!Avx512BW.IsSupported) return; // the loader builds no interleaved copy without AVX-512BW

@@ -229,7 +229,7 @@ public unsafe class RowDotTests
                 // Prompt tokens (the GEMM) read the blocked copy and get the bits the row-major matrix gives.
                 Assert.Equal(Run(plain, 2, 4, 0), Run(blocked, 2, 4, 0));
             }
-            finally { System.Runtime.InteropServices.NativeMemory.AlignedFree(blockedCopy); }
+            finally { BlockScales.Free(blockedCopy); }
         }
     }
 

@@ -48,7 +48,7 @@ public sealed unsafe class PagedKvCache : IDisposable
     public PagedKvView View(int layer)
     {
         if ((uint)layer >= (uint)Layers) throw new ArgumentOutOfRangeException(nameof(layer), layer, $"the cache has {Layers} layers");
-        return new PagedKvView(_keys[layer], _values[layer], Layout, PageSize, KvHeads, HeadDim);
+        return new PagedKvView(_keys[layer], _values[layer], Layout, PageSize, KvHeads, HeadDim, owner: this);
     }
 
     /// <summary>Start of head <paramref name="kvHead"/> in page <paramref name="page"/> of layer K: [PageSize, HeadDim]. HND only.</summary>

@@ -15,9 +15,18 @@ public readonly unsafe struct PagedKvView
     public readonly int KvHeads;
     public readonly int HeadDim;
     private readonly long _pageStride, _entryStride, _headStride; // in floats
+    // The cache whose memory the pointers address: a view taken from a cache nobody else references still keeps it
+    // from being finalized (and its memory unmapped) while the view is in use.
+    private readonly object? _owner;
 
     public PagedKvView(float* keys, float* values, KvLayout layout, int pageSize, int kvHeads, int headDim)
+        : this(keys, values, layout, pageSize, kvHeads, headDim, owner: null)
     {
+    }
+
+    internal PagedKvView(float* keys, float* values, KvLayout layout, int pageSize, int kvHeads, int headDim, object? owner)
+    {
+        _owner = owner;
         if (keys == null || values == null) throw new ArgumentNullException(nameof(keys), "K and V must not be null");
         if (pageSize <= 0 || kvHeads <= 0 || headDim <= 0) throw new ArgumentException($"invalid KV view shape: page size {pageSize}, kv heads {kvHeads}, head dim {headDim}");
         Keys = keys; Values = values; Layout = layout; PageSize = pageSize; KvHeads = kvHeads; HeadDim = headDim;

@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using SharpInfer.Kernels.Attention;
+using SharpInfer.Kernels.Threading;
 
 namespace SharpInfer.Kernels.Tests.Attention;
 
@@ -50,6 +52,36 @@ public unsafe class PagedKvCacheTests
         Assert.True((nint)small.View(0).Keys % 64 == 0);
         Assert.Equal(0f, small.View(0).Values[2 * 4 * 16 - 1]);
     }
+
+    /// <summary>
+    /// A view is all a caller may keep of a cache (`new PagedKvCache(...).View(0)`): the cache must not be finalized,
+    /// and its memory unmapped, while the view is still used; before the view held its cache this read unmapped
+    /// memory and killed the process.
+    /// </summary>
+    [Fact]
+    public unsafe void AViewKeepsItsCacheAliveWithoutOtherReferences()
+    {
+        const int heads = 4, d = 64;
+        var view = ViewOfUnreferencedCache(heads, d);
+        for (int i = 0; i < 3; i++) { GC.Collect(); GC.WaitForPendingFinalizers(); }
+        var values = new float[heads * d];
+        for (int h = 0; h < heads; h++)
+            for (int e = 0; e < d; e++)
+            {
+                view.KeyRow(0, 0, h)[e] = 0.5f;
+                view.ValueRow(0, 0, h)[e] = values[h * d + e] = h + e / 64f;
+            }
+        using var pool = new WorkerPool(2);
+        var attention = new BatchAttention(pool);
+        attention.Plan([0, 1], PageTable.ForSingle([0], 1, 16), heads, heads, d);
+        var q = Enumerable.Repeat(1f, heads * d).ToArray();
+        var output = new float[heads * d];
+        fixed (float* qp = q) fixed (float* op = output) attention.Run(view, qp, op, null, new CausalMask(0.125f));
+        Assert.Equal(values, output); // one key: each head's output is its V row
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static PagedKvView ViewOfUnreferencedCache(int heads, int d) => new PagedKvCache(1, 300, 16, heads, d).View(0); // 4.9 MB layers: mapped, unmapped by the finalizer
 
     [Fact]
     public void HeadPagesExistOnlyInHnd()

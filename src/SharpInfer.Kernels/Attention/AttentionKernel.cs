@@ -45,7 +45,10 @@ internal static unsafe class AttentionKernel
     /// <param name="scratch">[<see cref="ScratchFloats"/>(maxRows, headDim)] owned by the calling thread for this item.</param>
     // Fully optimised from the first call: a step's first layers must not run tier-0 code.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Run<TVariant>(in TVariant variant, in PagedKvView kv, int* pages, in Item item, int group, in Io io, float* scratch, int maxRows)
+    /// <param name="followKeys">null, or the K rows (first KV head) of the next item's first block, requested during
+    /// this item's last head (see <see cref="FirstRows"/>); <paramref name="followValues"/> their V rows.</param>
+    public static void Run<TVariant>(in TVariant variant, in PagedKvView kv, int* pages, in Item item, int group, in Io io, float* scratch, int maxRows,
+        nint* followKeys = null, nint* followValues = null, int followCount = 0)
         where TVariant : struct, IAttentionVariant
     {
         int d = kv.HeadDim, rowsPerHead = item.Tokens * group, rows = item.KvHeads * rowsPerHead;
@@ -112,6 +115,7 @@ internal static unsafe class AttentionKernel
                     GatherRows(kv, pages, item.KvHead, j0 + Bk, aheadCount, nextKeys, nextValues);
                     aheadKeys = nextKeys; aheadValues = nextValues;
                 }
+                else if (followKeys != null && followCount > 0) { aheadKeys = followKeys; aheadValues = followValues; aheadCount = followCount; }
                 int r0 = h * rowsPerHead, r1 = r0 + rowsPerHead;
                 Scores(qs, s, r0, r1, blockKeys, n, d, pair, aheadKeys, aheadOffset, aheadCount);
                 Softmax(variant, item, group, item.KvHead + h, r0, j0, n, s, m, l, acc, rowStart, rowEnd, live, d);
@@ -278,6 +282,18 @@ internal static unsafe class AttentionKernel
         {
             CachePrefetch.ToL2((byte*)(rows[jj] + offset), rowBytes);
         }
+    }
+
+    /// <summary>
+    /// The K and V rows (first KV head) of an item's first block of keys, for the item before it to request ahead;
+    /// returns their count.
+    /// </summary>
+    public static int FirstRows(in PagedKvView kv, int* pages, in Item item, nint* keyRows, nint* valueRows)
+    {
+        int n = Math.Min(Bk, item.ChunkEnd - item.ChunkStart);
+        if (n <= 0) return 0;
+        GatherRows(kv, pages, item.KvHead, item.ChunkStart, n, keyRows, valueRows);
+        return n;
     }
 
     // Pointers to the K and V rows of keys [j0, j0 + n) of the request for one KV head, one division per block.

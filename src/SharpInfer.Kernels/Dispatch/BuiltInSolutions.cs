@@ -63,7 +63,7 @@ internal static unsafe class BuiltInSolutions
                 });
         }
 
-        // attention: the engine's PagedAttention (HND pages, TensorPrimitives dots), decode and prefill.
+        // attention: the engine's PagedAttention (BatchAttention with the causal mask over HND pages), decode and prefill.
         r.Register(new("gqa_paged_decode_pagedattention", OpKind.GqaPagedDecode, Isa.Avx2, new GqaPagedKernel(PagedAttentionKernel), GroupedHeads) { Description = "PagedAttention.Plan + Run (one query per request); no lse output." });
         r.Register(new("gqa_paged_prefill_pagedattention", OpKind.GqaPagedPrefill, Isa.Avx2, new GqaPagedKernel(PagedAttentionKernel), GroupedHeads) { Description = "PagedAttention.Plan + Run, causal (bottom-right); no lse output." });
 

@@ -14,7 +14,7 @@ namespace SharpInfer.Kernels;
 internal static unsafe class HugePages
 {
     public const nuint PageBytes = 2u << 20;
-    private const int ProtRead = 1, ProtWrite = 2, MapPrivate = 2, MapAnonymous = 0x20, MadvHugePage = 14;
+    private const int ProtRead = 1, ProtWrite = 2, MapPrivate = 2, MapAnonymous = 0x20, MadvHugePage = 14, MadvPageOut = 21;
 
     private static readonly nint s_mmap, s_munmap, s_madvise;
 
@@ -72,6 +72,32 @@ internal static unsafe class HugePages
         var block = AllocZeroed(bytes);
         if (block.Mapping != null) s_copies[(nint)block.Data] = block;
         return block.Data;
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="bytes"/> bytes at <paramref name="source"/> in memory from <see cref="AllocCopy"/>,
+    /// copied in parallel; afterwards the source's whole pages are advised out (MADV_PAGEOUT), so that a source in
+    /// a file mapping stops counting twice in the resident memory: its clean pages leave, and a later read fetches
+    /// them again (anonymous memory keeps its data: without swap the advice does nothing). Free it with <see cref="FreeCopy"/>.
+    /// </summary>
+    public static void* Copy(void* source, nuint bytes)
+    {
+        var copy = AllocCopy(bytes);
+        const long part = 16L << 20;
+        nint from = (nint)source, to = (nint)copy;
+        long total = (long)bytes;
+        Parallel.For(0, (int)((total + part - 1) / part), i =>
+        {
+            long n = Math.Min(part, total - i * part);
+            Buffer.MemoryCopy((byte*)from + i * part, (byte*)to + i * part, n, n);
+        });
+        if (s_madvise != 0)
+        {
+            const nint small = 4096;
+            nint start = (from + small - 1) & ~(small - 1), end = (from + (nint)bytes) & ~(small - 1);
+            if (end > start) ((delegate* unmanaged<nint, nuint, int, int>)s_madvise)(start, (nuint)(end - start), MadvPageOut); // advice only
+        }
+        return copy;
     }
 
     /// <summary>Frees memory from <see cref="AllocCopy"/> (or from NativeMemory.AlignedAlloc); null is ignored.</summary>

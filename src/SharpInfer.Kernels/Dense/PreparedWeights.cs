@@ -20,6 +20,11 @@ public sealed unsafe class PreparedWeights : IDisposable
     {
         if (w.Type == GgmlType.F16 && RowDot.F16BlockColumns(w.Columns) is int blockColumns and > 0)
             return w.WithBlocked(Keep(RowDot.BlockF16(w, blockColumns)), blockColumns);
+        // Other float matrices would be streamed from the file mapping, in 4 KiB pages: copied into transparent huge
+        // pages, 1.1B-shape decode ran 8-10% faster for F32 (7.0 -> 7.6 tok/s, four alternating runs) and ~11% for
+        // F16 (median of five 13.2 -> 14.8), both at two threads, where both engines stream at the memory's speed.
+        if (w.Type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 && (long)w.Rows * w.RowBytes >= (long)HugePages.PageBytes)
+            return new WeightMatrix(Keep((byte*)HugePages.Copy(w.Data, (nuint)((long)w.Rows * w.RowBytes))), w.Type, w.Rows, w.Columns);
         // Q4_K super-blocks with their two f16 scales as floats and the twelve bytes of packed 6-bit scales and mins
         // as sixteen: 8 bytes more per 256 weights, and the kernels skip the unpacking (in isolation ~15 of a
         // super-block's ~40 cycles; one token through 5632 x 2048 on two threads 222-228 -> 173-204 us).

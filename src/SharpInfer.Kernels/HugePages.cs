@@ -63,8 +63,8 @@ internal static unsafe class HugePages
     /// Memory for a copy made once and then streamed (the kernels' prepared weights), 64-byte aligned; in huge pages
     /// from 2 MiB up. Its content is unspecified. Free it with <see cref="FreeCopy"/>. Decode of the 1.1B shape
     /// (`sharpinfer generate`, runs alternating with 4 KiB pages): Q4_0 41.2 -> 42.6 tok/s and 38.1 -> 41.0 over two
-    /// sets of three, F16 (its column-blocked copies) 14.7 -> 16.0. A copy of the F32 weights themselves (read
-    /// from the file mapping otherwise) showed no gain in the noise and doubled the resident memory: not made.
+    /// sets of three, F16 (its column-blocked copies) 14.7 -> 16.0. Float matrices read straight from the file
+    /// mapping are copied too (<see cref="Copy"/>; see PreparedWeights.Prepare).
     /// </summary>
     public static void* AllocCopy(nuint bytes)
     {

@@ -43,10 +43,10 @@ internal static unsafe class AttentionKernel
 
     /// <param name="pages">the request's physical pages in order.</param>
     /// <param name="scratch">[<see cref="ScratchFloats"/>(maxRows, headDim)] owned by the calling thread for this item.</param>
-    // Fully optimised from the first call: a step's first layers must not run tier-0 code.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     /// <param name="followKeys">null, or the K rows (first KV head) of the next item's first block, requested during
     /// this item's last head (see <see cref="FirstRows"/>); <paramref name="followValues"/> their V rows.</param>
+    // Fully optimised from the first call: a step's first layers must not run tier-0 code.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run<TVariant>(in TVariant variant, in PagedKvView kv, int* pages, in Item item, int group, in Io io, float* scratch, int maxRows,
         nint* followKeys = null, nint* followValues = null, int followCount = 0)
         where TVariant : struct, IAttentionVariant
@@ -67,7 +67,7 @@ internal static unsafe class AttentionKernel
         int* rowEnd = rowStart + maxRows;       // [tokens]
         int* live = rowEnd + maxRows;           // [rows] 1 when the row has a visible key in the current block
         int* liveRow = live + maxRows;          // [rows] the live rows of the current head, in order
-        float* pair = (float*)(liveRow + maxRows); // [8] scores of four rows and two keys
+        float* pair = (float*)(liveRow + maxRows); // [16] scores of four rows and two (or, without 512-bit vectors, four) keys
 
         // Logits in base 2: SmScale*log2(e) folded into q unless the variant transforms the natural-log logit.
         float qScale = variant.HasLogitsTransform ? variant.SmScale : variant.SmScale * Log2E;
@@ -207,8 +207,8 @@ internal static unsafe class AttentionKernel
                 float* k0 = (float*)keys[k], k1 = (float*)keys[k + 1], k2 = (float*)keys[k + 2], k3 = (float*)keys[k + 3];
                 // Rows past the tile's end repeat the last row and its output.
                 float* s0 = sr + k, s1 = sr + Math.Min(1, rows - 1) * Bk + k, s2 = sr + Math.Min(2, rows - 1) * Bk + k, s3 = sr + (rows - 1) * Bk + k;
-                if (rows == 3) AttentionSimd.Dot3x4(a, b, c, k0, k1, k2, k3, d, s0, s1, s2);
-                else AttentionSimd.Dot4x4(a, b, c, e, k0, k1, k2, k3, d, s0, s1, s2, s3);
+                if (rows == 3) AttentionSimd.Dot3x4(a, b, c, k0, k1, k2, k3, d, s0, s1, s2, pair);
+                else AttentionSimd.Dot4x4(a, b, c, e, k0, k1, k2, k3, d, s0, s1, s2, s3, pair);
             }
             if (k + 2 <= n)
             {
@@ -285,14 +285,23 @@ internal static unsafe class AttentionKernel
     }
 
     /// <summary>
-    /// The K and V rows (first KV head) of an item's first block of keys, for the item before it to request ahead;
-    /// returns their count.
+    /// The K and V rows (first KV head) of an item's first block of visible keys, for the item before it to request
+    /// ahead; returns their count (0 when the item sees no key).
     /// </summary>
-    public static int FirstRows(in PagedKvView kv, int* pages, in Item item, nint* keyRows, nint* valueRows)
+    public static int FirstRows<TVariant>(in TVariant variant, in PagedKvView kv, int* pages, in Item item, nint* keyRows, nint* valueRows)
+        where TVariant : struct, IAttentionVariant
     {
-        int n = Math.Min(Bk, item.ChunkEnd - item.ChunkStart);
-        if (n <= 0) return 0;
-        GatherRows(kv, pages, item.KvHead, item.ChunkStart, n, keyRows, valueRows);
+        int lo = int.MaxValue, hi = int.MinValue;
+        for (int t = 0; t < item.Tokens; t++)
+        {
+            variant.VisibleKeys(item.QueryIndex + t, item.QoLength, item.KvLength, out int start, out int end);
+            start = Math.Max(start, item.ChunkStart);
+            end = Math.Min(end, item.ChunkEnd);
+            if (start < end) { lo = Math.Min(lo, start); hi = Math.Max(hi, end); }
+        }
+        if (lo >= hi) return 0;
+        int n = Math.Min(Bk, hi - lo);
+        GatherRows(kv, pages, item.KvHead, lo, n, keyRows, valueRows);
         return n;
     }
 

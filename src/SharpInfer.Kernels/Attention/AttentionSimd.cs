@@ -53,14 +53,14 @@ internal static unsafe class AttentionSimd
     /// <see cref="Dot4x2"/> (the same chain and the same reduction tree), so a score's bits do not depend on which
     /// kernel computed it. Row r's four scores go to s_r[0..4) (a repeated row may repeat its output pointer).
     /// </summary>
+    /// <param name="t">[16] scratch, used without 512-bit vectors.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Dot4x4(float* q0, float* q1, float* q2, float* q3, float* k0, float* k1, float* k2, float* k3, int d,
-        float* s0, float* s1, float* s2, float* s3)
+        float* s0, float* s1, float* s2, float* s3, float* t)
     {
         if (Vector512.IsHardwareAccelerated && Avx.IsSupported) Dot512x4<FourRows>(q0, q1, q2, q3, k0, k1, k2, k3, d, s0, s1, s2, s3);
         else
         {
-            float* t = stackalloc float[16];
             Dot4x2(q0, q1, q2, q3, k0, k1, d, t);
             Dot4x2(q0, q1, q2, q3, k2, k3, d, t + 8);
             // s3 first: a repeated row's output pointer gets the same values again.
@@ -72,11 +72,12 @@ internal static unsafe class AttentionSimd
     }
 
     /// <summary><see cref="Dot4x4"/> for three query rows, with the same per-row operations.</summary>
+    /// <param name="t">[16] scratch, used without 512-bit vectors.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Dot3x4(float* q0, float* q1, float* q2, float* k0, float* k1, float* k2, float* k3, int d, float* s0, float* s1, float* s2)
+    public static void Dot3x4(float* q0, float* q1, float* q2, float* k0, float* k1, float* k2, float* k3, int d, float* s0, float* s1, float* s2, float* t)
     {
         if (Vector512.IsHardwareAccelerated && Avx.IsSupported) Dot512x4<ThreeRows>(q0, q1, q2, q2, k0, k1, k2, k3, d, s0, s1, s2, s2);
-        else Dot4x4(q0, q1, q2, q2, k0, k1, k2, k3, d, s0, s1, s2, s2);
+        else Dot4x4(q0, q1, q2, q2, k0, k1, k2, k3, d, s0, s1, s2, s2, t);
     }
 
     /// <summary>
@@ -433,7 +434,7 @@ internal static unsafe class AttentionSimd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float BlockMax(float* s)
     {
-        if (Vector256.IsHardwareAccelerated)
+        if (Vector256.IsHardwareAccelerated && Avx.IsSupported)
         {
             // A tree of lane-wise maxima: Vector256.Max has MathF.Max's semantics (NaN wins, +0 over -0) and is
             // order-free, so the result is the serial loop's; eight dependent scalar maxima per row and block cost

@@ -227,7 +227,7 @@ public sealed unsafe class BatchAttention
             _pool.For(_lists, runner);
             if (_mergeCount > 0) _pool.For(_mergeCount, _merger);
         }
-        finally { _q = _o = _lse = null; }
+        finally { _q = _o = _lse = null; _kv = default; } // the view holds its cache: let it go with the run
     }
 
     private sealed class Runner<TVariant>(BatchAttention owner) : IParallelWork where TVariant : struct, IAttentionVariant
@@ -267,7 +267,7 @@ public sealed unsafe class BatchAttention
                 if (i + 1 < _listIndptr[list + 1])
                 {
                     ref readonly var next = ref _items[_listItems[i + 1]];
-                    followCount = AttentionKernel.FirstRows(_kv, indices + table.Indptr[next.Geometry.Request], next.Geometry, followKeys, followValues);
+                    followCount = AttentionKernel.FirstRows(variant, _kv, indices + table.Indptr[next.Geometry.Request], next.Geometry, followKeys, followValues);
                 }
                 int* pages = indices + table.Indptr[item.Geometry.Request];
                 long head0 = (long)item.Geometry.KvHead * g; // first query head of the item

@@ -93,7 +93,10 @@ public sealed unsafe class LlamaModel : IDisposable
             var c = Config;
             MaxTokensPerForward = Math.Max(1, maxTokensPerForward);
             _embedding = Matrix("token_embd.weight", c.VocabSize, c.Dim);
-            _output = _prepared.Prepare(file.FindTensor("output.weight") != null ? Matrix("output.weight", c.VocabSize, c.Dim) : _embedding);
+            bool tied = file.FindTensor("output.weight") == null;
+            _output = _prepared.Prepare(tied ? _embedding : Matrix("output.weight", c.VocabSize, c.Dim));
+            // A tied float matrix was copied (same rows, huge pages) and its file pages advised out: look tokens up in the copy.
+            if (tied && _output.Data != _embedding.Data) _embedding = new WeightMatrix(_output.Data, _embedding.Type, _embedding.Rows, _embedding.Columns);
             _outputNorm = Vector("output_norm.weight", c.Dim);
             _layers = new Layer[c.Layers];
             for (int l = 0; l < c.Layers; l++)

@@ -78,15 +78,7 @@ internal static unsafe class AttentionKernel
         new Span<float>(acc, rows * d).Clear();
         for (int r = 0; r < rows; r++) { m[r] = float.NegativeInfinity; l[r] = 0; }
 
-        int lo = int.MaxValue, hi = int.MinValue;
-        for (int t = 0; t < item.Tokens; t++)
-        {
-            variant.VisibleKeys(item.QueryIndex + t, item.QoLength, item.KvLength, out int start, out int end);
-            start = Math.Max(start, item.ChunkStart);
-            end = Math.Min(end, item.ChunkEnd);
-            rowStart[t] = start; rowEnd[t] = end;
-            if (start < end) { lo = Math.Min(lo, start); hi = Math.Max(hi, end); }
-        }
+        VisibleSpan(variant, item, rowStart, rowEnd, out int lo, out int hi);
 
         nint headBytes = (nint)(kv.HeadStride * sizeof(float));
         int rowBytes = d * sizeof(float);
@@ -291,18 +283,28 @@ internal static unsafe class AttentionKernel
     public static int FirstRows<TVariant>(in TVariant variant, in PagedKvView kv, int* pages, in Item item, nint* keyRows, nint* valueRows)
         where TVariant : struct, IAttentionVariant
     {
-        int lo = int.MaxValue, hi = int.MinValue;
+        VisibleSpan(variant, item, null, null, out int lo, out int hi);
+        if (lo >= hi) return 0;
+        int n = Math.Min(Bk, hi - lo);
+        GatherRows(kv, pages, item.KvHead, lo, n, keyRows, valueRows);
+        return n;
+    }
+
+    // Keys [lo, hi) that some token of the item sees within its chunk (lo >= hi: none); each token's own range into
+    // rowStart/rowEnd[t] when they are given.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void VisibleSpan<TVariant>(in TVariant variant, in Item item, int* rowStart, int* rowEnd, out int lo, out int hi)
+        where TVariant : struct, IAttentionVariant
+    {
+        lo = int.MaxValue; hi = int.MinValue;
         for (int t = 0; t < item.Tokens; t++)
         {
             variant.VisibleKeys(item.QueryIndex + t, item.QoLength, item.KvLength, out int start, out int end);
             start = Math.Max(start, item.ChunkStart);
             end = Math.Min(end, item.ChunkEnd);
+            if (rowStart != null) { rowStart[t] = start; rowEnd[t] = end; }
             if (start < end) { lo = Math.Min(lo, start); hi = Math.Max(hi, end); }
         }
-        if (lo >= hi) return 0;
-        int n = Math.Min(Bk, hi - lo);
-        GatherRows(kv, pages, item.KvHead, lo, n, keyRows, valueRows);
-        return n;
     }
 
     // Pointers to the K and V rows of keys [j0, j0 + n) of the request for one KV head, one division per block.

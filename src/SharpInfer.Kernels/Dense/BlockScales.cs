@@ -47,7 +47,11 @@ public static unsafe class BlockScales
         return grouped;
     }
 
-    /// <summary>Frees a table from <see cref="Create"/>, <see cref="Group"/>, <see cref="Pack"/> or <see cref="InterleavedGemm.Interleave"/>.</summary>
+    /// <summary>
+    /// Frees a table or copy that <see cref="PreparedWeights"/> keeps: from <see cref="Create"/>, <see cref="Group"/>,
+    /// <see cref="Pack"/>, <see cref="InterleavedGemm.Interleave"/>, <see cref="InterleavedGemm.InterleaveKQuant"/>,
+    /// <see cref="KQuantDot.Repack"/>, <see cref="RowDot.BlockF16"/> or a float matrix's huge-page copy.
+    /// </summary>
     public static void Free(void* table)
     {
         HugePages.FreeCopy(table);
